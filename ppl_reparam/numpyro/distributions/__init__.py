@@ -1,0 +1,6 @@
+"""Reparameterizable distributions for NumPyro; importing this registers their KL rules."""
+
+from ppl_reparam.numpyro import kl as _kl  # noqa: E402, F401, I001  (registers KL rules)
+from ppl_reparam.numpyro.distributions.kumaraswamy import Kumaraswamy
+
+__all__ = ["Kumaraswamy"]

@@ -1,0 +1,37 @@
+"""The PyTorch array namespace for :mod:`ppl_reparam.math`."""
+
+import torch
+
+exp = torch.exp
+log = torch.log
+log1p = torch.log1p
+expm1 = torch.expm1
+sqrt = torch.sqrt
+abs = torch.abs
+lgamma = torch.lgamma
+digamma = torch.digamma
+
+
+def where(cond: torch.Tensor, x, y) -> torch.Tensor:
+    return torch.where(cond, x, y)
+
+
+def clip(x: torch.Tensor, low, high) -> torch.Tensor:
+    return torch.clamp(x, low, high)
+
+
+def finfo(x: torch.Tensor) -> torch.finfo:
+    return torch.finfo(x.dtype)
+
+
+def stop_gradient(x: torch.Tensor) -> torch.Tensor:
+    return x.detach()
+
+
+def sum(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.sum(x, dim=axis)
+
+
+def constant(values, like: torch.Tensor) -> torch.Tensor:
+    out = torch.as_tensor(list(values), dtype=like.dtype, device=like.device)
+    return out.reshape((-1,) + (1,) * like.dim())
