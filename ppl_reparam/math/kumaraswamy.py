@@ -82,11 +82,22 @@ def mean(xp: ArrayNamespace, a: Array, b: Array) -> Array:
 
 
 def variance(xp: ArrayNamespace, a: Array, b: Array) -> Array:
-    log_m1 = log_moment(xp, 1.0 / a, b)
-    log_m2 = log_moment(xp, 2.0 / a, b)
-    # E[x^2] - E[x]^2 = E[x]^2 (E[x^2]/E[x]^2 - 1); expm1 avoids subtracting two
-    # nearly equal numbers when the distribution is narrow.
-    return xp.exp(2.0 * log_m1) * xp.expm1(log_m2 - 2.0 * log_m1)
+    """``E[x^2] - E[x]^2 = E[x]^2 expm1(D)`` with ``D = log E[x^2] - 2 log E[x]``.
+
+    With ``h = 1/a``, ``D`` is the second difference of lgamma with step ``h`` at 1 minus
+    the one at ``1 + b``. For large ``a`` it is of order ``h^2`` while the log-gamma
+    values are of order ``log b``; writing each second difference as two log-gamma
+    differences (each accurate to relative precision) keeps float32 meaningful where the
+    direct form loses every digit.
+    """
+    h = 1.0 / a
+    log_m1 = log_moment(xp, h, b)
+    one = 1.0 + 0.0 * h
+    d = (log_gamma_difference(xp, h, one) - log_gamma_difference(xp, h, one + h)) - (
+        log_gamma_difference(xp, h, 1.0 + b) - log_gamma_difference(xp, h, 1.0 + b + h)
+    )
+    # log(expm1(d)) = d + log1mexp(-d): no overflow for large d, no cancellation for small.
+    return xp.exp(2.0 * log_m1 + d + log1mexp(xp, -d))
 
 
 def mean_log(xp: ArrayNamespace, a: Array, b: Array) -> Array:
@@ -138,9 +149,12 @@ def _neg_log1m_x_expectation_small_a(xp: ArrayNamespace, a: Array, b: Array) -> 
     usable = (1.0 + b) * a < 0.5 * n
     b_safe = xp.where(usable, b, 0.5)
     log_scale = xp.lgamma(b_safe + 1.0) + b_safe * xp.log(a) - (1.0 + b_safe) * log(n)
+    coeffs = gamma_ratio_series(xp, b_safe)
+    # One Hurwitz zeta evaluation for all orders k along a leading axis.
+    zetas = hurwitz_zeta_scaled(xp, 1.0 + b_safe + xp.constant(range(len(coeffs)), b_safe), n)
     tail = 0.0
-    for k, coeff in enumerate(gamma_ratio_series(xp, b_safe)):
-        tail = tail + coeff * (a / n) ** k * hurwitz_zeta_scaled(xp, 1.0 + b_safe + k, n)
+    for k, coeff in enumerate(coeffs):
+        tail = tail + coeff * (a / n) ** k * zetas[k]
     return head + xp.where(usable, xp.exp(log_scale) * tail, 0.0)
 
 
