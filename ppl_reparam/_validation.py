@@ -26,3 +26,10 @@ def invalid_parameter_message(dist_name: str, param: str, constraint: object, va
         f"{dist_name}: parameter `{param}` must satisfy {constraint}; "
         f"got invalid values {preview}{' ...' if flat.size > 5 else ''}"
     )
+
+
+def check_one_parameterization(dist_name: str, probs, logits) -> None:
+    """A ``ValueError`` unless exactly one of ``probs`` and ``logits`` is given."""
+    if (probs is None) == (logits is None):
+        got = "both" if probs is not None else "neither"
+        raise ValueError(f"{dist_name}: pass exactly one of `probs` or `logits` (got {got})")

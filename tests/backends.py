@@ -22,9 +22,18 @@ numpy_xp = SimpleNamespace(
     clip=np.clip,
     lgamma=sps.gammaln,
     digamma=sps.digamma,
+    erfc=sps.erfc,
+    erfcx=sps.erfcx,
+    ndtri=sps.ndtri,
     finfo=lambda x: np.finfo(np.asarray(x).dtype),
     stop_gradient=lambda x: x,
     sum=lambda x, axis: np.sum(x, axis=axis),
+    logsumexp=lambda x, axis: sps.logsumexp(x, axis=axis),
+    log_softmax=lambda x, axis: sps.log_softmax(x, axis=axis),
+    softplus=lambda x: np.logaddexp(0.0, x),
+    one_hot_argmax=lambda x: np.eye(np.shape(x)[-1], dtype=np.asarray(x).dtype)[
+        np.argmax(x, axis=-1)
+    ],
     constant=lambda values, like: np.asarray(list(values), dtype=np.asarray(like).dtype).reshape(
         (-1,) + (1,) * np.ndim(like)
     ),

@@ -14,7 +14,11 @@ where = jnp.where
 clip = jnp.clip
 lgamma = jsp.gammaln
 digamma = jsp.digamma
+erfc = jsp.erfc
+erfcx = jsp.erfcx
+ndtri = jsp.ndtri
 stop_gradient = jax.lax.stop_gradient
+softplus = jax.nn.softplus
 
 
 def finfo(x: jax.Array) -> jnp.finfo:
@@ -28,3 +32,15 @@ def sum(x: jax.Array, axis: int) -> jax.Array:
 def constant(values, like: jax.Array) -> jax.Array:
     out = jnp.asarray(list(values), dtype=jnp.result_type(like))
     return out.reshape((-1,) + (1,) * jnp.ndim(like))
+
+
+def logsumexp(x: jax.Array, axis: int) -> jax.Array:
+    return jsp.logsumexp(x, axis=axis)
+
+
+def log_softmax(x: jax.Array, axis: int) -> jax.Array:
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def one_hot_argmax(x: jax.Array) -> jax.Array:
+    return jax.nn.one_hot(jnp.argmax(x, axis=-1), x.shape[-1], dtype=jnp.result_type(x))

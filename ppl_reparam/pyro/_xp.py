@@ -10,6 +10,9 @@ sqrt = torch.sqrt
 abs = torch.abs
 lgamma = torch.lgamma
 digamma = torch.digamma
+erfc = torch.special.erfc
+erfcx = torch.special.erfcx
+ndtri = torch.special.ndtri
 
 
 def where(cond: torch.Tensor, x, y) -> torch.Tensor:
@@ -35,3 +38,20 @@ def sum(x: torch.Tensor, axis: int) -> torch.Tensor:
 def constant(values, like: torch.Tensor) -> torch.Tensor:
     out = torch.as_tensor(list(values), dtype=like.dtype, device=like.device)
     return out.reshape((-1,) + (1,) * like.dim())
+
+
+def logsumexp(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.logsumexp(x, dim=axis)
+
+
+def log_softmax(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.log_softmax(x, dim=axis)
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    # not torch.nn.functional.softplus: its linear cut-off above 20 is off by 2e-9.
+    return torch.logaddexp(x, torch.zeros_like(x))
+
+
+def one_hot_argmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)

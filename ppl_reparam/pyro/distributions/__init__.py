@@ -2,5 +2,19 @@
 
 from ppl_reparam.pyro import kl as _kl  # noqa: E402, F401, I001  (registers KL rules)
 from ppl_reparam.pyro.distributions.kumaraswamy import Kumaraswamy
+from ppl_reparam.pyro.distributions.relaxed import (
+    ExpRelaxedOneHotCategorical,
+    RelaxedBernoulli,
+    RelaxedBernoulliStraightThrough,
+    RelaxedOneHotCategorical,
+    RelaxedOneHotCategoricalStraightThrough,
+)
 
-__all__ = ["Kumaraswamy"]
+__all__ = [
+    "Kumaraswamy",
+    "ExpRelaxedOneHotCategorical",
+    "RelaxedBernoulli",
+    "RelaxedBernoulliStraightThrough",
+    "RelaxedOneHotCategorical",
+    "RelaxedOneHotCategoricalStraightThrough",
+]
