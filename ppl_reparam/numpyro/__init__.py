@@ -1,5 +1,5 @@
 """The JAX / NumPyro backend of ppl_reparam."""
 
-from ppl_reparam.numpyro import distributions, kl
+from ppl_reparam.numpyro import distributions, kl, transforms
 
-__all__ = ["distributions", "kl"]
+__all__ = ["distributions", "kl", "transforms"]

@@ -9,6 +9,15 @@ from ppl_reparam.numpyro.distributions.relaxed import (
     RelaxedOneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
+from ppl_reparam.numpyro.distributions.truncated import (
+    SoftTruncated,
+    Truncated,
+    TruncatedGumbel,
+    TruncatedLaplace,
+    TruncatedLogistic,
+    TruncatedNormal,
+)
+from ppl_reparam.numpyro.transforms import SoftClipTransform
 
 __all__ = [
     "Kumaraswamy",
@@ -17,4 +26,11 @@ __all__ = [
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",
     "RelaxedOneHotCategoricalStraightThrough",
+    "SoftClipTransform",
+    "SoftTruncated",
+    "Truncated",
+    "TruncatedGumbel",
+    "TruncatedLaplace",
+    "TruncatedLogistic",
+    "TruncatedNormal",
 ]
