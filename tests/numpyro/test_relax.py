@@ -1,0 +1,171 @@
+"""The relaxation strategy, `relax` and `choose` (NumPyro)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+import pytest
+from numpyro import handlers
+from numpyro.contrib.funsor import config_enumerate
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, TraceEnum_ELBO
+from scipy.special import gammaln, logsumexp
+
+from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam.numpyro.relax import choose, relax
+from ppl_reparam.schedules import ExponentialDecay
+
+K = 3
+LOCS = np.array([-4.0, 0.0, 4.0])
+
+
+def mixture(data):
+    w = numpyro.sample("w", dist.Dirichlet(jnp.ones(K)))
+    locs = numpyro.sample("locs", dist.Normal(0.0, 10.0).expand([K]).to_event(1))
+    with numpyro.plate("data", len(data)):
+        z = numpyro.sample("z", dist.Categorical(w))
+        numpyro.sample("x", dist.Normal(choose(z, locs), 0.5), obs=data)
+
+
+def mixture_guide(data, relax_temperature=None):
+    wq = numpyro.param("wq", jnp.ones(K), constraint=dist.constraints.positive)
+    numpyro.sample("w", dist.Dirichlet(wq))
+    lq = numpyro.param("lq", jnp.array([-1.0, 0.0, 1.0]))
+    numpyro.sample("locs", dist.Normal(lq, 0.1).to_event(1))
+    if relax_temperature is not None:  # relaxed SVI; under enumeration z is summed out
+        with numpyro.plate("data", len(data)):
+            logits = numpyro.param("q_logits", jnp.zeros((len(data), K)))
+            numpyro.sample(
+                "z_relaxed", ExpRelaxedOneHotCategorical(relax_temperature, logits=logits)
+            )
+
+
+def _data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(LOCS[rng.integers(0, K, n)] + 0.5 * rng.normal(size=n))
+
+
+def _trace(model, *args, seed=0, **kwargs):
+    return handlers.trace(handlers.seed(model, jax.random.PRNGKey(seed))).get_trace(*args, **kwargs)
+
+
+def test_relaxed_site_becomes_log_space_latent_and_deterministic_value():
+    tr = _trace(relax(mixture, 0.5), _data(20))
+    assert tr["z"]["type"] == "deterministic"
+    y = tr["z_relaxed"]["value"]
+    assert y.shape == (20, K)
+    np.testing.assert_allclose(np.asarray(tr["z"]["value"]), np.exp(np.asarray(y)), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(tr["z"]["value"]).sum(-1), 1.0, rtol=1e-12)
+
+
+def test_relaxed_site_log_density_is_the_exp_concrete_formula():
+    tau = 0.3
+    tr = _trace(relax(mixture, tau), _data(20))
+    site = tr["z_relaxed"]
+    y = np.asarray(site["value"])
+    logits = np.log(np.asarray(tr["w"]["value"]))
+    # Maddison et al. (2017): log Gamma(K) + (K-1) log tau + sum_k (l_k - tau y_k)
+    #                         - K logsumexp(l - tau y)
+    expected = (
+        gammaln(K)
+        + (K - 1) * np.log(tau)
+        + (logits - tau * y).sum(-1)
+        - K * logsumexp(logits - tau * y, axis=-1)
+    )
+    np.testing.assert_allclose(np.asarray(site["fn"].log_prob(site["value"])), expected, rtol=1e-10)
+
+
+def test_observed_and_enumerated_sites_are_untouched():
+    def model():
+        p = numpyro.sample("p", dist.Beta(2.0, 2.0))
+        numpyro.sample("b", dist.Bernoulli(p), infer={"enumerate": "parallel"})
+        numpyro.sample("c", dist.Categorical(jnp.ones(4) / 4))
+        numpyro.sample("obs", dist.Bernoulli(p), obs=1.0)
+
+    tr = _trace(relax(model, 0.5))
+    assert tr["b"]["type"] == "sample" and isinstance(tr["b"]["fn"], dist.BernoulliProbs)
+    assert tr["obs"]["type"] == "sample" and tr["obs"]["is_observed"]
+    assert "b_relaxed" not in tr and "obs_relaxed" not in tr
+    assert tr["c"]["type"] == "deterministic" and "c_relaxed" in tr
+
+
+def test_bernoulli_site_relaxes_to_the_logistic_in_logit_space():
+    def model():
+        with numpyro.plate("n", 1000):
+            numpyro.sample("b", dist.Bernoulli(logits=jnp.asarray(0.7)))
+
+    tau = 0.4
+    tr = _trace(relax(model, tau))
+    y, value = np.asarray(tr["b_relaxed"]["value"]), np.asarray(tr["b"]["value"])
+    np.testing.assert_allclose(value, 1 / (1 + np.exp(-y)), rtol=1e-12)
+    lp = np.asarray(tr["b_relaxed"]["fn"].log_prob(tr["b_relaxed"]["value"]))
+    z = (y - 0.7 / tau) * tau  # the standard logistic variable
+    np.testing.assert_allclose(lp, np.log(tau) - z - 2 * np.log1p(np.exp(-z)), rtol=1e-10)
+    # P(relaxed bit > 1/2) = P(Bernoulli = 1) = sigmoid(0.7)
+    assert abs((value > 0.5).mean() - 1 / (1 + np.exp(-0.7))) < 0.05
+
+
+def test_changing_temperature_does_not_recompile_the_step():
+    data = _data(50)
+    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.1))
+    svi = SVI(relaxed, mixture_guide, optax.adam(0.05), Trace_ELBO())
+    state = svi.init(jax.random.PRNGKey(0), data, relax_temperature=relaxed.temperature_at(0))
+    traces = []
+
+    @jax.jit
+    def step(state, temperature):
+        traces.append(1)  # runs only when JAX traces (compiles) the function
+        return svi.update(state, data, relax_temperature=temperature)
+
+    temperatures = [relaxed.temperature_at(t) for t in range(40)]
+    assert len(set(temperatures)) > 10
+    for temperature in temperatures:
+        state, loss = step(state, temperature)
+        assert np.isfinite(float(loss))
+    assert len(traces) == 1
+
+
+def test_schedule_without_temperature_argument_is_a_clear_error():
+    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.1))
+    with pytest.raises(ValueError, match="relax_temperature"):
+        _trace(relaxed, _data(5))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        relax(mixture, 0.0)
+    with pytest.raises(TypeError, match="temperature"):
+        relax(mixture, "hot")
+
+
+def test_choose_indexes_with_integers_and_mixes_with_one_hots():
+    options = jnp.asarray(np.arange(12.0).reshape(4, 3))
+    z = jnp.array([2, 0, 3])
+    np.testing.assert_array_equal(choose(z, options), options[z])
+    np.testing.assert_allclose(choose(jax.nn.one_hot(z, 4), options), options[z])
+    soft = jnp.array([0.25, 0.25, 0.5, 0.0])
+    np.testing.assert_allclose(
+        choose(soft, options), 0.25 * options[0] + 0.25 * options[1] + 0.5 * options[2]
+    )
+    with pytest.raises(ValueError, match="categories"):
+        choose(jnp.ones(3) / 3, options)
+
+
+@pytest.mark.slow
+def test_one_model_body_runs_relaxed_enumerated_and_under_nuts():
+    data = _data(200)
+    relaxed = relax(mixture, ExponentialDecay(1.0, 2e-3, floor=0.3))
+    svi = SVI(relaxed, mixture_guide, optax.adam(0.05), Trace_ELBO())
+    state = svi.init(jax.random.PRNGKey(0), data, relax_temperature=1.0)
+    step = jax.jit(lambda s, t: svi.update(s, data, relax_temperature=t))
+    for t in range(600):
+        state, _ = step(state, relaxed.temperature_at(t))
+    np.testing.assert_allclose(np.sort(svi.get_params(state)["lq"]), LOCS, atol=0.3)
+
+    enum = SVI(config_enumerate(mixture), mixture_guide, optax.adam(0.05), TraceEnum_ELBO())
+    result = enum.run(jax.random.PRNGKey(0), 300, data, progress_bar=False)
+    np.testing.assert_allclose(np.sort(result.params["lq"]), LOCS, atol=0.3)
+
+    mcmc = MCMC(
+        NUTS(config_enumerate(mixture)), num_warmup=100, num_samples=100, progress_bar=False
+    )
+    mcmc.run(jax.random.PRNGKey(1), data)
+    np.testing.assert_allclose(np.sort(mcmc.get_samples()["locs"].mean(0)), LOCS, atol=0.3)

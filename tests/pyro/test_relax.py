@@ -1,0 +1,155 @@
+"""The relaxation strategy, `relax` and `choose` (Pyro)."""
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO, config_enumerate
+from pyro.optim import Adam
+from scipy.special import gammaln, logsumexp
+
+from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam.pyro.relax import choose, relax
+from ppl_reparam.schedules import ExponentialDecay
+
+K = 3
+LOCS = np.array([-4.0, 0.0, 4.0])
+
+
+def mixture(data):
+    w = pyro.sample("w", dist.Dirichlet(torch.ones(K, dtype=data.dtype)))
+    locs = pyro.sample(
+        "locs", dist.Normal(torch.zeros((), dtype=data.dtype), 10.0).expand([K]).to_event(1)
+    )
+    with pyro.plate("data", len(data)):
+        z = pyro.sample("z", dist.Categorical(w))
+        pyro.sample("x", dist.Normal(choose(z, locs), 0.5), obs=data)
+
+
+def mixture_guide(data, relax_temperature=None):
+    wq = pyro.param("wq", torch.ones(K, dtype=data.dtype), constraint=dist.constraints.positive)
+    pyro.sample("w", dist.Dirichlet(wq))
+    lq = pyro.param("lq", torch.tensor([-1.0, 0.0, 1.0], dtype=data.dtype))
+    pyro.sample("locs", dist.Normal(lq, 0.1).to_event(1))
+    if relax_temperature is not None:  # relaxed SVI; under enumeration z is summed out
+        with pyro.plate("data", len(data)):
+            logits = pyro.param("q_logits", torch.zeros(len(data), K, dtype=data.dtype))
+            t = torch.as_tensor(relax_temperature, dtype=data.dtype)
+            pyro.sample("z_relaxed", ExpRelaxedOneHotCategorical(t, logits=logits))
+
+
+def _data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.as_tensor(LOCS[rng.integers(0, K, n)] + 0.5 * rng.normal(size=n))
+
+
+def _trace(model, *args, **kwargs):
+    pyro.set_rng_seed(0)
+    return poutine.trace(model).get_trace(*args, **kwargs)
+
+
+def test_relaxed_site_becomes_log_space_latent_and_deterministic_value():
+    tr = _trace(relax(mixture, 0.5), _data(20))
+    y = tr.nodes["z_relaxed"]["value"]
+    assert tr.nodes["z_relaxed"]["is_observed"] is False
+    assert tuple(y.shape) == (20, K)
+    z = tr.nodes["z"]["value"]
+    np.testing.assert_allclose(z.numpy(), np.exp(y.numpy()), rtol=1e-12)
+    np.testing.assert_allclose(z.sum(-1).numpy(), 1.0, rtol=1e-12)
+    # the original site carries no density of its own
+    assert float(tr.nodes["z"]["fn"].log_prob(z).abs().sum()) == 0.0
+
+
+def test_relaxed_site_log_density_is_the_exp_concrete_formula():
+    tau = 0.3
+    tr = _trace(relax(mixture, tau), _data(20))
+    site = tr.nodes["z_relaxed"]
+    y = site["value"].numpy()
+    logits = np.log(tr.nodes["w"]["value"].numpy())
+    expected = (
+        gammaln(K)
+        + (K - 1) * np.log(tau)
+        + (logits - tau * y).sum(-1)
+        - K * logsumexp(logits - tau * y, axis=-1)
+    )
+    np.testing.assert_allclose(site["fn"].log_prob(site["value"]).numpy(), expected, rtol=1e-10)
+
+
+def test_observed_and_enumerated_sites_are_untouched():
+    def model():
+        p = pyro.sample("p", dist.Beta(2.0, 2.0))
+        pyro.sample("b", dist.Bernoulli(p), infer={"enumerate": "parallel"})
+        pyro.sample("c", dist.Categorical(torch.ones(4) / 4))
+        pyro.sample("o", dist.OneHotCategorical(torch.ones(4) / 4))
+        pyro.sample("obs", dist.Bernoulli(p), obs=torch.tensor(1.0))
+
+    tr = _trace(relax(model, 0.5))
+    assert isinstance(tr.nodes["b"]["fn"], dist.Bernoulli)
+    assert tr.nodes["obs"]["is_observed"] and isinstance(tr.nodes["obs"]["fn"], dist.Bernoulli)
+    assert "b_relaxed" not in tr.nodes and "obs_relaxed" not in tr.nodes
+    assert "c_relaxed" in tr.nodes and "o_relaxed" in tr.nodes
+
+
+def test_bernoulli_site_relaxes_to_the_logistic_in_logit_space():
+    def model():
+        with pyro.plate("n", 1000):
+            pyro.sample("b", dist.Bernoulli(logits=torch.tensor(0.7, dtype=torch.float64)))
+
+    tau = 0.4
+    tr = _trace(relax(model, tau))
+    y, value = tr.nodes["b_relaxed"]["value"].numpy(), tr.nodes["b"]["value"].numpy()
+    np.testing.assert_allclose(value, 1 / (1 + np.exp(-y)), rtol=1e-12)
+    lp = tr.nodes["b_relaxed"]["fn"].log_prob(tr.nodes["b_relaxed"]["value"]).numpy()
+    z = (y - 0.7 / tau) * tau
+    np.testing.assert_allclose(lp, np.log(tau) - z - 2 * np.log1p(np.exp(-z)), rtol=1e-10)
+    assert abs((value > 0.5).mean() - 1 / (1 + np.exp(-0.7))) < 0.05
+
+
+def test_schedule_without_temperature_argument_is_a_clear_error():
+    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.1))
+    with pytest.raises(ValueError, match="relax_temperature"):
+        _trace(relaxed, _data(5))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        relax(mixture, -1.0)
+    with pytest.raises(TypeError, match="temperature"):
+        relax(mixture, "hot")
+
+
+def test_choose_indexes_with_integers_and_mixes_with_one_hots():
+    options = torch.arange(12.0).reshape(4, 3)
+    z = torch.tensor([2, 0, 3])
+    torch.testing.assert_close(choose(z, options), options[z])
+    torch.testing.assert_close(
+        choose(torch.nn.functional.one_hot(z, 4).float(), options), options[z]
+    )
+    soft = torch.tensor([0.25, 0.25, 0.5, 0.0])
+    torch.testing.assert_close(
+        choose(soft, options), 0.25 * options[0] + 0.25 * options[1] + 0.5 * options[2]
+    )
+    with pytest.raises(ValueError, match="categories"):
+        choose(torch.ones(3) / 3, options)
+
+
+@pytest.mark.slow
+def test_one_model_body_runs_relaxed_and_enumerated():
+    data = _data(200)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    relaxed = relax(mixture, ExponentialDecay(1.0, 2e-3, floor=0.3))
+    svi = SVI(relaxed, mixture_guide, Adam({"lr": 0.05}), Trace_ELBO())
+    for t in range(600):
+        svi.step(data, relax_temperature=relaxed.temperature_at(t))
+    np.testing.assert_allclose(np.sort(pyro.param("lq").detach().numpy()), LOCS, atol=0.3)
+
+    pyro.clear_param_store()
+    enum = SVI(
+        config_enumerate(mixture),
+        mixture_guide,
+        Adam({"lr": 0.05}),
+        TraceEnum_ELBO(max_plate_nesting=1),
+    )
+    for _ in range(300):
+        enum.step(data)
+    np.testing.assert_allclose(np.sort(pyro.param("lq").detach().numpy()), LOCS, atol=0.3)
