@@ -28,7 +28,9 @@ class FitResult:
     :ivar params: the fitted parameters, constrained (name -> array).
     :ivar losses: the loss at every step run, resumed steps included.
     :ivar model: the model, :ivar guide: the guide, :ivar args/kwargs: the data they
-        were fitted to (what posterior sampling and ArviZ export need).
+        were fitted to (what posterior sampling and ArviZ export need); when a
+        temperature was given, ``kwargs`` carries ``relax_temperature`` at the last step
+        run.
     """
 
     params: dict
@@ -44,6 +46,11 @@ def as_schedule(temperature: "float | Schedule | None") -> Schedule | None:
     if temperature is None or isinstance(temperature, Schedule):
         return temperature
     return Constant(temperature)
+
+
+def result_kwargs(kwargs: dict, schedule: Schedule | None, steps_run: int) -> dict:
+    """The keyword arguments a fit result keeps: those of its last step."""
+    return dict(step_kwargs(kwargs, schedule, max(steps_run - 1, 0)))
 
 
 def step_kwargs(kwargs: dict, schedule: Schedule | None, step: int) -> dict:

@@ -46,7 +46,9 @@ def to_inference_data(
         if name in model_trace and not model_trace[name].get("is_observed", False)
     }
     predictive = Predictive(
-        _Uncondition(result.model), posterior_samples=latent, return_sites=list(observed)
+        _Resample(result.model, set(observed)),
+        posterior_samples=latent,
+        return_sites=list(observed),
     )
     posterior_predictive = predictive(key_pred, *args, **kwargs)
     loglik = log_likelihood(result.model, latent, *args, **kwargs)
@@ -67,10 +69,14 @@ def _model_trace(result: FitResult, args, kwargs):
     return handlers.trace(model).get_trace(*args, **kwargs)
 
 
-class _Uncondition(Messenger):
-    """Sample observed sites afresh instead of returning the observation."""
+class _Resample(Messenger):
+    """Draw the named observed sites afresh instead of returning the observation."""
+
+    def __init__(self, fn, names: set[str]):
+        super().__init__(fn)
+        self.names = names
 
     def process_message(self, msg):
-        if msg["type"] == "sample" and msg.get("is_observed"):
+        if msg["type"] == "sample" and msg["name"] in self.names and msg.get("is_observed"):
             msg["value"] = None
             msg["is_observed"] = False

@@ -21,6 +21,7 @@ from ppl_reparam._fit import (
     check_fit_args,
     load_checkpoint,
     non_finite_message,
+    result_kwargs,
     save_checkpoint,
     step_kwargs,
 )
@@ -121,9 +122,8 @@ def fit(
         return kept, value, ok
 
     def result(state) -> FitResult:
-        return FitResult(
-            svi.get_params(state), list(losses), model, guide, args, dict(kwargs), state
-        )
+        kept = result_kwargs(kwargs, schedule, len(losses))
+        return FitResult(svi.get_params(state), list(losses), model, guide, args, kept, state)
 
     bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
     for step in bar:

@@ -19,6 +19,7 @@ from ppl_reparam._fit import (
     check_fit_args,
     load_checkpoint,
     non_finite_message,
+    result_kwargs,
     save_checkpoint,
     step_kwargs,
 )
@@ -101,7 +102,8 @@ def fit(
         pyro.set_rng_seed(seed)
 
     def result() -> FitResult:
-        return FitResult(_params(), list(losses), model, guide, args, dict(kwargs))
+        kept = result_kwargs(kwargs, schedule, len(losses))
+        return FitResult(_params(), list(losses), model, guide, args, kept)
 
     bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
     for step in bar:

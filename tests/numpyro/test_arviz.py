@@ -52,3 +52,36 @@ def test_inference_data_has_every_group_and_works_with_arviz():
     assert np.isfinite(loo.elpd_loo)
     az.plot_posterior(idata, var_names=["mu"])
     matplotlib.pyplot.close("all")
+
+
+def test_export_of_a_relaxed_model_fitted_with_a_schedule():
+    import jax
+
+    from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+    from ppl_reparam.numpyro.relax import choose, relax
+    from ppl_reparam.schedules import ExponentialDecay
+
+    noise = jax.random.normal(jax.random.PRNGKey(0), (30,))
+    data = noise + jnp.where(jnp.arange(30) < 15, -3.0, 3.0)
+
+    def mixture(x):
+        locs = numpyro.sample("locs", dist.Normal(0.0, 5.0).expand([2]).to_event(1))
+        with numpyro.plate("data", len(x)):
+            z = numpyro.sample("z", dist.Categorical(jnp.ones(2) / 2))
+            numpyro.sample("x", dist.Normal(choose(z, locs), 1.0), obs=x)
+
+    schedule = ExponentialDecay(1.0, 0.05, floor=0.5)
+    relaxed = relax(mixture, schedule)
+    result = fit(
+        relaxed,
+        AutoPathwiseGuide(relaxed),
+        data,
+        num_steps=20,
+        temperature=schedule,
+        progress_bar=False,
+    )
+    assert result.kwargs["relax_temperature"] == schedule(19)
+    idata = to_inference_data(result, num_samples=20)
+    assert idata.posterior["z_relaxed"].shape == (1, 20, 30, 2)
+    assert idata.log_likelihood["x"].shape == (1, 20, 30)
+    assert float(idata.posterior_predictive["x"].std()) > 0.5

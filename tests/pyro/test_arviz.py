@@ -53,3 +53,33 @@ def test_inference_data_has_every_group_and_works_with_arviz():
     assert np.isfinite(loo.elpd_loo)
     az.plot_posterior(idata, var_names=["mu"])
     matplotlib.pyplot.close("all")
+
+
+def test_export_of_a_relaxed_model_fitted_with_a_schedule():
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+    from ppl_reparam.pyro.relax import choose, relax
+    from ppl_reparam.schedules import ExponentialDecay
+
+    pyro.clear_param_store()
+    data = torch.cat([torch.randn(15) - 3.0, torch.randn(15) + 3.0])
+
+    def mixture(x):
+        locs = pyro.sample("locs", dist.Normal(0.0, 5.0).expand([2]).to_event(1))
+        with pyro.plate("data", len(x)):
+            z = pyro.sample("z", dist.Categorical(torch.ones(2) / 2))
+            pyro.sample("x", dist.Normal(choose(z, locs), 1.0), obs=x)
+
+    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.5))
+    result = fit(
+        relaxed,
+        AutoPathwiseGuide(relaxed),
+        data,
+        num_steps=20,
+        temperature=ExponentialDecay(1.0, 0.05, floor=0.5),
+        progress_bar=False,
+    )
+    assert result.kwargs["relax_temperature"] == ExponentialDecay(1.0, 0.05, floor=0.5)(19)
+    idata = to_inference_data(result, num_samples=20)
+    assert idata.posterior["z_relaxed"].shape == (1, 20, 30, 2)
+    assert idata.log_likelihood["x"].shape == (1, 20, 30)
+    assert float(idata.posterior_predictive["x"].std()) > 0.5
