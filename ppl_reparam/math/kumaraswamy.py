@@ -45,6 +45,25 @@ def sample(xp: ArrayNamespace, u: Array, a: Array, b: Array) -> Array:
     return clip_to_open_unit_interval(xp, xp.exp(log_icdf_from_log_survival(xp, xp.log(u), a, b)))
 
 
+def sample_with_partials(
+    xp: ArrayNamespace, u: Array, a: Array, b: Array
+) -> tuple[Array, Array, Array]:
+    """The draw of :func:`sample` and its pathwise derivatives ``dx/da``, ``dx/db`` at
+    fixed noise, in closed form (for backends that attach their own gradient rule).
+
+    With ``t = log(u)/b`` and ``L = log1mexp(t) = a log x``:
+    ``dx/da = -x L / a^2`` and ``dx/db = x t exp(t - L) / (a b)`` (from
+    ``dL/dt = -e^t / (1 - e^t) = -exp(t - L)``); every factor is finite for ``u`` in
+    ``[tiny, 1)``.
+    """
+    t = xp.log(u) / b
+    big_l = log1mexp(xp, t)
+    x = clip_to_open_unit_interval(xp, xp.exp(big_l / a))
+    d_a = -x * big_l / (a * a)
+    d_b = x * t * xp.exp(t - big_l) / (a * b)
+    return x, d_a, d_b
+
+
 def log_prob(xp: ArrayNamespace, x: Array, a: Array, b: Array) -> Array:
     log_x = xp.log(x)
     # log(1 - x^a) from a*log(x): stays finite for x just below 1 and huge a.
@@ -202,5 +221,6 @@ __all__ = [
     "mean_log",
     "neg_log1m_x_expectation",
     "sample",
+    "sample_with_partials",
     "variance",
 ]

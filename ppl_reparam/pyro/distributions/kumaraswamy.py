@@ -10,6 +10,36 @@ from ppl_reparam.math import kumaraswamy as _k
 from ppl_reparam.pyro import _xp
 
 
+def _sum_to_shape(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Undo broadcasting: sum ``grad`` down to a parameter of shape ``shape``."""
+    grad = grad.sum(tuple(range(grad.dim() - len(shape))))
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(dims, keepdim=True) if dims else grad
+
+
+class _KumaraswamySample(torch.autograd.Function):
+    """Inverse-CDF draw with its closed-form pathwise derivatives: the forward pass
+    records no graph, and the backward pass is two multiplications, not the chain
+    rule through every step of the log-space formula."""
+
+    @staticmethod
+    def forward(ctx, u, a, b):
+        if not any(ctx.needs_input_grad[1:]):
+            return _k.sample(_xp, u, a, b)
+        x, d_a, d_b = _k.sample_with_partials(_xp, u, a, b)
+        ctx.save_for_backward(d_a, d_b)
+        ctx.shapes = (a.shape, b.shape)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        d_a, d_b = ctx.saved_tensors
+        shape_a, shape_b = ctx.shapes
+        grad_a = _sum_to_shape(grad * d_a, shape_a) if ctx.needs_input_grad[1] else None
+        grad_b = _sum_to_shape(grad * d_b, shape_b) if ctx.needs_input_grad[2] else None
+        return None, grad_a, grad_b
+
+
 class Kumaraswamy(TorchDistribution):
     r"""Kumaraswamy distribution on (0, 1), a reparameterizable surrogate for Beta.
 
@@ -63,7 +93,7 @@ class Kumaraswamy(TorchDistribution):
         a = self.concentration1
         # u in [tiny, 1): log(u) is finite, so gradients through log(u)/b are too.
         u = torch.rand(shape, dtype=a.dtype, device=a.device).clamp_min(torch.finfo(a.dtype).tiny)
-        return _k.sample(_xp, u, a, self.concentration0)
+        return _KumaraswamySample.apply(u, a, self.concentration0)
 
     def log_prob(self, value):
         if self._validate_args:
