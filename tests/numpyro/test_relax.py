@@ -169,3 +169,42 @@ def test_one_model_body_runs_relaxed_enumerated_and_under_nuts():
     )
     mcmc.run(jax.random.PRNGKey(1), data)
     np.testing.assert_allclose(np.sort(mcmc.get_samples()["locs"].mean(0)), LOCS, atol=0.3)
+
+
+def test_relaxed_gradients_have_lower_variance_than_score_function_on_20_binary_features():
+    """20 binary latents per point (2^20 configurations, no enumeration): at the same
+    starting point the relaxed estimator's gradient variance is far below TraceGraph's."""
+    from numpyro.infer import TraceGraph_ELBO
+
+    n, d, k, tau = 20, 5, 20, 0.5
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(k, d)))
+    x = jnp.asarray((rng.random((n, k)) < 0.3) @ np.asarray(w) + 0.5 * rng.normal(size=(n, d)))
+
+    def model(x):
+        with numpyro.plate("data", n):
+            z = numpyro.sample("z", dist.Bernoulli(0.3 * jnp.ones(k)).to_event(1))
+            numpyro.sample("x", dist.Normal(z @ w, 0.5).to_event(1), obs=x)
+
+    def guide_discrete(x):
+        logits = numpyro.param("logits", jnp.zeros((n, k)))
+        with numpyro.plate("data", n):
+            numpyro.sample("z", dist.Bernoulli(logits=logits).to_event(1))
+
+    def guide_relaxed(x, relax_temperature):
+        logits = numpyro.param("logits", jnp.zeros((n, k)))
+        with numpyro.plate("data", n):
+            t = relax_temperature
+            numpyro.sample("z_relaxed", dist.Logistic(logits / t, 1 / t).to_event(1))
+
+    def grad_variance(elbo, m, g, **kw):
+        def loss(logits, key):
+            return elbo.loss(key, {"logits": logits}, m, g, x, **kw)
+
+        keys = jax.random.split(jax.random.PRNGKey(1), 100)
+        grads = jax.vmap(jax.grad(loss), (None, 0))(jnp.zeros((n, k)), keys)
+        return float(jnp.mean(jnp.var(grads, 0)))
+
+    score = grad_variance(TraceGraph_ELBO(), model, guide_discrete)
+    relaxed = grad_variance(Trace_ELBO(), relax(model, tau), guide_relaxed, relax_temperature=tau)
+    assert relaxed < score / 10, (relaxed, score)
