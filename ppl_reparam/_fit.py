@@ -1,6 +1,5 @@
 """Backend-neutral pieces of the fit loop (no torch or jax import)."""
 
-import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +86,6 @@ def load_checkpoint(path: "str | Path") -> dict | None:
         return None
     with open(path, "rb") as f:
         return pickle.load(f)
-
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)
 
 
 def non_finite_message(step: int, loss: float, sites: list[str], bad_grads: list[str]) -> str:

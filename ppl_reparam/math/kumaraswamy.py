@@ -14,21 +14,13 @@ from ppl_reparam.math.namespace import Array, ArrayNamespace
 from ppl_reparam.math.special import (
     CVZ_WEIGHTS,
     EULER_GAMMA,
+    clip_to_open_unit_interval,
     gamma_ratio_series,
     hurwitz_zeta_scaled,
     log1mexp,
     log_beta,
     log_gamma_difference,
 )
-
-
-def clip_to_open_unit_interval(xp: ArrayNamespace, x: Array) -> Array:
-    """Clip to ``[tiny, 1 - eps/2]``: the closed set of floats strictly inside (0, 1).
-
-    ``1 - eps/2`` is the largest float below one; ``tiny`` the smallest normal float.
-    """
-    info = xp.finfo(x)
-    return xp.clip(x, info.tiny, 1.0 - info.eps / 2)
 
 
 def log_icdf_from_log_survival(xp: ArrayNamespace, log_s: Array, a: Array, b: Array) -> Array:
@@ -209,7 +201,6 @@ def kl_beta(xp: ArrayNamespace, a: Array, b: Array, alpha: Array, beta: Array) -
 __all__ = [
     "A_MAX_EXACT",
     "cdf",
-    "clip_to_open_unit_interval",
     "entropy",
     "icdf",
     "kl_beta",

@@ -28,7 +28,7 @@ broadcast all arguments elementwise.
 from math import lgamma
 
 from ppl_reparam.math.namespace import Array, ArrayNamespace
-from ppl_reparam.math.special import log1mexp
+from ppl_reparam.math.special import clip_to_open_unit_interval, log1mexp
 
 
 def gumbel(xp: ArrayNamespace, u: Array) -> Array:
@@ -132,8 +132,7 @@ def safe_logit(xp: ArrayNamespace, x: Array) -> Array:
     As for :func:`safe_log`, a point that already rounded to 0 or 1 has lost its
     logit; clipping keeps the density finite.
     """
-    info = xp.finfo(x)
-    log_x = xp.log(xp.clip(x, info.tiny, 1.0 - info.eps / 2))
+    log_x = xp.log(clip_to_open_unit_interval(xp, x))
     return log_x - log1mexp(xp, log_x)
 
 

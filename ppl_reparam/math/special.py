@@ -24,6 +24,15 @@ def _bernoulli_numbers(n: int) -> list[Fraction]:
 BERNOULLI = _bernoulli_numbers(24)
 
 
+def clip_to_open_unit_interval(xp: ArrayNamespace, x: Array) -> Array:
+    """Clip to ``[tiny, 1 - eps/2]``: the closed set of floats strictly inside (0, 1).
+
+    ``1 - eps/2`` is the largest float below one; ``tiny`` the smallest normal float.
+    """
+    info = xp.finfo(x)
+    return xp.clip(x, info.tiny, 1.0 - info.eps / 2)
+
+
 def log1mexp(xp: ArrayNamespace, x: Array) -> Array:
     """``log(1 - exp(x))`` for ``x <= 0``, accurate everywhere (Maechler, 2012).
 

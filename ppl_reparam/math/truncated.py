@@ -28,6 +28,7 @@ from ppl_reparam.math.special import (
     HALF_LOG_2PI,
     LOG_2,
     SQRT_HALF,
+    clip_to_open_unit_interval,
     log1mexp,
     log_ndtr,
     log_ndtr_inverse,
@@ -265,11 +266,6 @@ def standard_icdf_log(
     return xp.where(z < a, a, xp.where(z > b, b, z))
 
 
-def _open_unit(xp: ArrayNamespace, u: Array) -> Array:
-    info = xp.finfo(u)
-    return xp.clip(u, info.tiny, 1.0 - info.eps / 2)
-
-
 def sample(
     xp: ArrayNamespace,
     family: StandardFamily,
@@ -283,7 +279,7 @@ def sample(
 
     Meant to run without autodiff (the backends attach :func:`sample_partials`).
     """
-    u = _open_unit(xp, u)
+    u = clip_to_open_unit_interval(xp, u)
     a = standardize(xp, low, loc, scale, -INF)
     b = standardize(xp, high, loc, scale, INF)
     z = standard_icdf_log(xp, family, xp.log(u), xp.log1p(-u), a, b)
@@ -309,7 +305,7 @@ def sample_partials(
     ``A -> 1``: there ``1 - A = -expm1(log A)`` and ``z - a A = (z - a) - a expm1(log A)``
     keep the small remainders exact (with ``B`` in the lower tail, by symmetry).
     """
-    u = _open_unit(xp, u)
+    u = clip_to_open_unit_interval(xp, u)
     a = standardize(xp, low, loc, scale, -INF)
     b = standardize(xp, high, loc, scale, INF)
     z = (x - loc) / scale

@@ -8,13 +8,7 @@ from torch.distributions.utils import broadcast_all
 from ppl_reparam._validation import broadcast_param_shapes
 from ppl_reparam.math import kumaraswamy as _k
 from ppl_reparam.pyro import _xp
-
-
-def _sum_to_shape(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Undo broadcasting: sum ``grad`` down to a parameter of shape ``shape``."""
-    grad = grad.sum(tuple(range(grad.dim() - len(shape))))
-    dims = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(dims, keepdim=True) if dims else grad
+from ppl_reparam.pyro.distributions._util import sum_to_shape
 
 
 class _KumaraswamySample(torch.autograd.Function):
@@ -35,8 +29,8 @@ class _KumaraswamySample(torch.autograd.Function):
     def backward(ctx, grad):
         d_a, d_b = ctx.saved_tensors
         shape_a, shape_b = ctx.shapes
-        grad_a = _sum_to_shape(grad * d_a, shape_a) if ctx.needs_input_grad[1] else None
-        grad_b = _sum_to_shape(grad * d_b, shape_b) if ctx.needs_input_grad[2] else None
+        grad_a = sum_to_shape(grad * d_a, shape_a) if ctx.needs_input_grad[1] else None
+        grad_b = sum_to_shape(grad * d_b, shape_b) if ctx.needs_input_grad[2] else None
         return None, grad_a, grad_b
 
 

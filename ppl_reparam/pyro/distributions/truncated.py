@@ -11,11 +11,8 @@ from torch.distributions.utils import broadcast_all
 from ppl_reparam._validation import broadcast_param_shapes
 from ppl_reparam.math import truncated as _t
 from ppl_reparam.pyro import _xp
+from ppl_reparam.pyro.distributions._util import sum_to_shape
 from ppl_reparam.pyro.transforms import SoftClipTransform
-
-
-def _sum_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    return grad.sum_to_size(shape) if grad.shape != shape else grad
 
 
 class _InverseCdfSample(torch.autograd.Function):
@@ -35,7 +32,7 @@ class _InverseCdfSample(torch.autograd.Function):
         partials = _t.sample_partials(_xp, ctx.family, u, x, loc, scale, low, high)
         inputs = (u, loc, scale, low, high)
         grads = tuple(
-            _sum_to(grad * d, t.shape) if needs else None
+            sum_to_shape(grad * d, t.shape) if needs else None
             for d, t, needs in zip(partials, inputs, ctx.needs_input_grad[1:], strict=True)
         )
         return (None, *grads)
