@@ -33,3 +33,15 @@ def check_one_parameterization(dist_name: str, probs, logits) -> None:
     if (probs is None) == (logits is None):
         got = "both" if probs is not None else "neither"
         raise ValueError(f"{dist_name}: pass exactly one of `probs` or `logits` (got {got})")
+
+
+RELAXED_DENSITIES = ("concrete", "categorical")
+
+
+def check_relaxed_density(owner: str, density) -> str:
+    """``density`` if it names a way to score relaxed draws (see
+    :data:`RELAXED_DENSITIES`), else a ``ValueError`` naming the allowed values."""
+    if density not in RELAXED_DENSITIES:
+        allowed = ", ".join(repr(d) for d in RELAXED_DENSITIES)
+        raise ValueError(f"{owner}: `density` must be one of {allowed}, got {density!r}")
+    return density

@@ -75,6 +75,28 @@ def log_prob(xp: ArrayNamespace, y: Array, logits: Array, tau: Array) -> Array:
     return exp_log_prob(xp, y, logits, tau) - xp.sum(y, -1)
 
 
+def categorical_mass(xp: ArrayNamespace, y: Array, logits: Array) -> Array:
+    r"""The categorical log-mass extended linearly to the relaxed value ``x = exp(y)``:
+    :math:`\sum_k x_k \log \pi_k`, with :math:`\log \pi` = ``log_softmax(logits)``.
+
+    At a vertex (a one-hot ``x``) it is the categorical log-mass of that category, and as
+    the temperature falls an ELBO that scores prior and guide draws with it tends to the
+    discrete ELBO. The ExpConcrete density does not have that limit: the KL divergence
+    between two ExpConcrete laws of one temperature does not depend on the temperature,
+    and differs from the KL divergence of the categoricals (1.22 against 0.52 nats for
+    probabilities (0.7, 0.2, 0.1) against (0.25, 0.25, 0.5)). This is a score, not a
+    density: it does not integrate to 1 over the simplex.
+    """
+    return xp.sum(xp.exp(y) * xp.log_softmax(logits, -1), -1)
+
+
+def binary_mass(xp: ArrayNamespace, z: Array, logits: Array) -> Array:
+    r"""The Bernoulli log-mass extended linearly to the relaxed bit ``x = sigmoid(z)``:
+    :math:`x \log p + (1 - x) \log(1 - p)` with ``p = sigmoid(logits)``, in softplus
+    form (finite for logits of any size). The binary case of :func:`categorical_mass`."""
+    return -(sigmoid(xp, z) * xp.softplus(-logits) + sigmoid(xp, -z) * xp.softplus(logits))
+
+
 def safe_log(xp: ArrayNamespace, x: Array) -> Array:
     """``log x`` with ``x`` clipped below at the smallest normal float.
 
@@ -143,6 +165,8 @@ def hard_binary_sample(xp: ArrayNamespace, z: Array) -> Array:
 
 __all__ = [
     "binary_log_prob",
+    "binary_mass",
+    "categorical_mass",
     "exp_log_prob",
     "gumbel",
     "hard_binary_sample",

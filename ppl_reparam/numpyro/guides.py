@@ -15,7 +15,11 @@ from numpyro.infer.initialization import init_to_uniform
 
 from ppl_reparam import _guides as _g
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical, Kumaraswamy
+from ppl_reparam.numpyro.distributions import (
+    ExpRelaxedOneHotCategorical,
+    Kumaraswamy,
+    LogitRelaxedBernoulli,
+)
 
 __all__ = ["AutoPathwiseGuide"]
 
@@ -40,7 +44,7 @@ def _all_equal(x, value: float) -> bool:
 def support_kind(fn) -> str:
     """The kind of latent site (see :data:`ppl_reparam._guides.FAMILIES`) of a model
     distribution ``fn``."""
-    if isinstance(_unwrap(fn), ExpRelaxedOneHotCategorical):
+    if isinstance(_unwrap(fn), ExpRelaxedOneHotCategorical | LogitRelaxedBernoulli):
         return _g.RELAXED
     support = _base_constraint(fn.support)
     if support is constraints.real:
@@ -67,7 +71,12 @@ class _Site:
         base = _base_constraint(fn.support)
         self.bounds = (base.lower_bound, base.upper_bound) if kind == _g.INTERVAL else None
         # the dims to reinterpret as event dims on top of the family's own event dim
-        self.extra_event_dims = fn.event_dim - (1 if kind in (_g.SIMPLEX, _g.RELAXED) else 0)
+        relaxed = _unwrap(fn) if kind == _g.RELAXED else None
+        # the relaxed family of the model (categorical or binary) and how it scores draws
+        self.relaxed_family = type(relaxed) if relaxed is not None else None
+        self.density = getattr(relaxed, "density", None)
+        vector = kind == _g.SIMPLEX or self.relaxed_family is ExpRelaxedOneHotCategorical
+        self.extra_event_dims = fn.event_dim - (1 if vector else 0)
         self.temperature = None
         if kind == _g.RELAXED:
             t = _unwrap(fn).temperature
@@ -94,8 +103,9 @@ class AutoPathwiseGuide(AutoNormal):
                         ``"normal"``
     simplex             ``"normal"``: logistic-normal, a Normal through         loc, scale
                         ``biject_to(simplex)`` (stick-breaking)
-    relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical with         logits
-                        learnable logits
+    relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
+                        LogitRelaxedBernoulli (as in the model) with
+                        learnable logits and the model's ``density``
     anything else       ``"normal"`` through ``biject_to(support)``             loc, scale
     ==================  ======================================================  =========
 
@@ -107,12 +117,12 @@ class AutoPathwiseGuide(AutoNormal):
     \operatorname{sigmoid}(\mu + \sigma\epsilon) \le 1`), so it never amplifies a draw.
 
     Relaxed discrete sites are those whose model distribution is an
-    :class:`~ppl_reparam.numpyro.distributions.ExpRelaxedOneHotCategorical` (the
-    ``f"{name}_relaxed"`` sites :func:`~ppl_reparam.numpyro.relax.relax` creates for
-    categorical sites). The guide's temperature is the ``relax_temperature`` keyword it
-    receives (traced under ``jax.jit``: no recompilation as it anneals), else the
-    prior's temperature. Relaxed Bernoulli sites have a Logistic prior on the real line
-    and get a Normal.
+    :class:`~ppl_reparam.numpyro.distributions.ExpRelaxedOneHotCategorical` or a
+    :class:`~ppl_reparam.numpyro.distributions.LogitRelaxedBernoulli` (the
+    ``f"{name}_relaxed"`` sites :func:`~ppl_reparam.numpyro.relax.relax` creates); the
+    guide scores its draws with the model's ``density``. The guide's temperature is the
+    ``relax_temperature`` keyword it receives (traced under ``jax.jit``: no
+    recompilation as it anneals), else the prior's temperature.
 
     Initialisation: ``init_loc_fn`` picks a value per site, as for
     :class:`~numpyro.infer.autoguide.AutoNormal`. Normal families start at that value
@@ -120,7 +130,7 @@ class AutoPathwiseGuide(AutoNormal):
     start with that value (clipped into the open interval) as their *median* and the
     concentrations of :func:`ppl_reparam._guides.kumaraswamy_init` (``concentration1 =
     1 / (2 init_scale)``, clipped so that ``concentration0`` lies in [k, 100 k]);
-    relaxed sites start with ``logits = log_softmax(value)``.
+    relaxed sites start with ``logits = log_softmax(value)`` (binary: the value, a logit).
 
     Parameters are named ``f"{site}_{prefix}_{param}"`` (AutoNormal's scheme, ``param``
     from the table). Local sites in a subsampled plate get parameters of the full plate
@@ -204,7 +214,9 @@ class AutoPathwiseGuide(AutoNormal):
                 "concentration1": jnp.asarray(a, dtype),
                 "concentration0": jnp.asarray(b, dtype),
             }
-        return {"logits": jax.nn.log_softmax(value, axis=-1)}  # relaxed
+        if site.relaxed_family is LogitRelaxedBernoulli:
+            return {"logits": value}  # the logit of the relaxed bit
+        return {"logits": jax.nn.log_softmax(value, axis=-1)}  # relaxed categorical
 
     def _param(self, site: _Site, param: str):
         constraint = {
@@ -249,7 +261,7 @@ class AutoPathwiseGuide(AutoNormal):
                 fn = dist.TransformedDistribution(fn, affine)
         else:
             t = self._temperature(site, temperature)
-            fn = ExpRelaxedOneHotCategorical(t, logits=p["logits"])
+            fn = site.relaxed_family(t, logits=p["logits"], density=site.density)
         return fn.to_event(site.extra_event_dims) if site.extra_event_dims else fn
 
     def __call__(self, *args, **kwargs):
@@ -294,7 +306,10 @@ class AutoPathwiseGuide(AutoNormal):
             p = self._site_params(params, site)
             if site.family == _g.EXP_RELAXED:
                 t = jnp.asarray(self._temperature(site, relax_temperature))
-                result[name] = jax.nn.log_softmax(p["logits"] / t[..., None], axis=-1)
+                if site.relaxed_family is LogitRelaxedBernoulli:
+                    result[name] = p["logits"] / t
+                else:
+                    result[name] = jax.nn.log_softmax(p["logits"] / t[..., None], axis=-1)
             else:
                 result[name] = self._quantile(site, p, jnp.asarray(0.5))
         return result

@@ -5,14 +5,19 @@ site (NumPyro has no ``OneHotCategorical``) ``name`` into
 
 - an auxiliary latent site ``f"{name}_relaxed"`` in *log space*: an
   :class:`~ppl_reparam.numpyro.distributions.ExpRelaxedOneHotCategorical` (the
-  ExpConcrete) for categorical sites, a ``Logistic(logits / temperature, 1 / temperature)``
-  (the logit of a binary Concrete) for Bernoulli sites; and
+  ExpConcrete) for categorical sites, a
+  :class:`~ppl_reparam.numpyro.distributions.LogitRelaxedBernoulli` (the logit of a
+  binary Concrete, ``Logistic(logits / temperature, 1 / temperature)``) for Bernoulli
+  sites; and
 - a deterministic site ``name`` whose value the model sees: the relaxed one-hot vector
   ``exp(y)`` (use :func:`choose` to index with it) or the relaxed bit ``sigmoid(y)``.
 
 Prior and guide densities are both evaluated on the log-space value, as Maddison, Mnih
-and Teh (2017) recommend. The temperature reaches the model as an ordinary argument
-(``relax_temperature=``), so a jitted SVI step is compiled once for all temperatures.
+and Teh (2017) recommend. With ``density="categorical"`` both are scored instead by the
+categorical (Bernoulli) log-mass extended linearly to the relaxed value; use it when
+the prior probabilities are learned, as for mixture weights (see :func:`relax`). The
+temperature reaches the model as an ordinary argument (``relax_temperature=``), so a
+jitted SVI step is compiled once for all temperatures.
 """
 
 from collections.abc import Callable
@@ -25,7 +30,8 @@ from numpyro.handlers import reparam
 from numpyro.infer.reparam import Reparam
 
 from ppl_reparam._relax import TEMPERATURE_KWARG, TemperatureSpec, relaxed_site_name
-from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam._validation import check_relaxed_density
+from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical, LogitRelaxedBernoulli
 from ppl_reparam.schedules import Schedule
 
 __all__ = ["RelaxReparam", "RelaxStrategy", "RelaxedModel", "choose", "relax", "relaxed_site_name"]
@@ -68,10 +74,14 @@ class RelaxReparam(Reparam):
 
     :param temperature: a positive number or array (broadcastable to the site's batch
         shape); may be a traced value inside ``jax.jit``.
+    :param density: ``"concrete"`` (the ExpConcrete / logistic density) or
+        ``"categorical"`` (the discrete log-mass extended linearly to the relaxed value);
+        see :func:`relax`.
     """
 
-    def __init__(self, temperature=1.0):
+    def __init__(self, temperature=1.0, density="concrete"):
         self.temperature = temperature
+        self.density = check_relaxed_density("RelaxReparam", density)
 
     def __call__(self, name, fn, obs):
         if obs is not None:
@@ -85,12 +95,10 @@ class RelaxReparam(Reparam):
         logits = base.logits
         temperature = jnp.asarray(self.temperature, dtype=jnp.result_type(logits))
         if isinstance(base, _BERNOULLI):
-            # the logit of a binary Concrete draw: (logits + Logistic noise) / temperature
-            relaxed_fn = dist.Logistic(logits / temperature, 1.0 / temperature)
-            to_value = jax.nn.sigmoid
+            family, to_value = LogitRelaxedBernoulli, jax.nn.sigmoid
         else:
-            relaxed_fn = ExpRelaxedOneHotCategorical(temperature, logits=logits)
-            to_value = jnp.exp
+            family, to_value = ExpRelaxedOneHotCategorical, jnp.exp
+        relaxed_fn = family(temperature, logits=logits, density=self.density)
         relaxed_fn = relaxed_fn.expand(batch_shape)
         if reinterpreted:
             relaxed_fn = relaxed_fn.to_event(reinterpreted)
@@ -104,8 +112,8 @@ class RelaxStrategy:
     Use as ``numpyro.handlers.reparam(model, config=RelaxStrategy(temperature))``.
     """
 
-    def __init__(self, temperature=1.0):
-        self._reparam = RelaxReparam(temperature)
+    def __init__(self, temperature=1.0, density="concrete"):
+        self._reparam = RelaxReparam(temperature, density)
 
     def __call__(self, msg: dict) -> RelaxReparam | None:
         return self._reparam if is_relaxable(msg) else None
@@ -120,9 +128,15 @@ class RelaxedModel:
     when it changes.
     """
 
-    def __init__(self, model: Callable, temperature: "float | jax.Array | Schedule"):
+    def __init__(
+        self,
+        model: Callable,
+        temperature: "float | jax.Array | Schedule",
+        density: str = "concrete",
+    ):
         self.model = model
         self._spec = TemperatureSpec(temperature, jax.Array)
+        self.density = check_relaxed_density("relax", density)
 
     def temperature_at(self, step: int):
         """The temperature at training step ``step``."""
@@ -130,17 +144,23 @@ class RelaxedModel:
 
     def __call__(self, *args, **kwargs):
         temperature = self._spec.resolve(kwargs.pop(TEMPERATURE_KWARG, None))
-        return reparam(self.model, config=RelaxStrategy(temperature))(*args, **kwargs)
+        config = RelaxStrategy(temperature, self.density)
+        return reparam(self.model, config=config)(*args, **kwargs)
 
 
-def relax(model: Callable, temperature: "float | jax.Array | Schedule" = 1.0) -> RelaxedModel:
-    """Relax every unobserved Categorical / Bernoulli site of ``model``.
+def relax(
+    model: Callable,
+    temperature: "float | jax.Array | Schedule" = 1.0,
+    density: str = "concrete",
+) -> RelaxedModel:
+    r"""Relax every unobserved Categorical / Bernoulli site of ``model``.
 
     Observed sites and sites marked for enumeration are left alone. Each relaxed site
     ``name`` becomes a latent site ``f"{name}_relaxed"`` in log space; the guide samples
     it from ``ExpRelaxedOneHotCategorical(t, logits=...)`` (categorical sites) or
-    ``Logistic(logits / t, 1 / t)`` (Bernoulli sites), with ``t`` the temperature the
-    guide receives as ``relax_temperature``::
+    ``LogitRelaxedBernoulli(t, logits=...)`` (Bernoulli sites), with ``t`` the
+    temperature the guide receives as ``relax_temperature`` and the same ``density``
+    as the model::
 
         relaxed = relax(model, temperature=ExponentialDecay(1.0, 1e-3, floor=0.3))
 
@@ -155,8 +175,19 @@ def relax(model: Callable, temperature: "float | jax.Array | Schedule" = 1.0) ->
         update = jax.jit(svi.update)
         for step in range(num_steps):
             state, loss = update(state, data, relax_temperature=relaxed.temperature_at(step))
+
+    ``density`` says how prior and guide score a relaxed draw. ``"concrete"`` (the
+    default) is the ExpConcrete density of Maddison, Mnih and Teh (2017).
+    ``"categorical"`` is the discrete log-mass extended linearly to the relaxed value,
+    :math:`\sum_k x_k \log \pi_k`: its ELBO tends to the discrete ELBO as the
+    temperature falls, which the Concrete one does not (the KL divergence between two
+    ExpConcrete laws of one temperature is the same at every temperature, and is not the
+    categorical KL divergence). Choose ``"categorical"`` when the prior probabilities are
+    learned (mixture weights, a Dirichlet prior): with ``"concrete"`` they are biased
+    towards the largest component. The guide must use the same ``density``
+    (:class:`~ppl_reparam.numpyro.guides.AutoPathwiseGuide` copies it from the model).
     """
-    return RelaxedModel(model, temperature)
+    return RelaxedModel(model, temperature, density)
 
 
 def choose(z, options):

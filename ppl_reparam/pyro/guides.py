@@ -20,7 +20,11 @@ from torch.distributions import constraints as torch_constraints
 
 from ppl_reparam import _guides as _g
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical, Kumaraswamy
+from ppl_reparam.pyro.distributions import (
+    ExpRelaxedOneHotCategorical,
+    Kumaraswamy,
+    LogitRelaxedBernoulli,
+)
 
 __all__ = ["AutoPathwiseGuide"]
 
@@ -54,7 +58,7 @@ def _all_equal(x, value: float) -> bool:
 def support_kind(fn) -> str:
     """The kind of latent site (see :data:`ppl_reparam._guides.FAMILIES`) of a model
     distribution ``fn``."""
-    if isinstance(_unwrap(fn), ExpRelaxedOneHotCategorical):
+    if isinstance(_unwrap(fn), ExpRelaxedOneHotCategorical | LogitRelaxedBernoulli):
         return _g.RELAXED
     support = _base_constraint(fn.support)
     if support is constraints.real:
@@ -98,7 +102,12 @@ class _Site:
         base = _base_constraint(fn.support)
         self.bounds = (base.lower_bound, base.upper_bound) if kind == _g.INTERVAL else None
         # the dims to reinterpret as event dims on top of the family's own event dim
-        self.extra_event_dims = fn.event_dim - (1 if kind in (_g.SIMPLEX, _g.RELAXED) else 0)
+        relaxed = _unwrap(fn) if kind == _g.RELAXED else None
+        # the relaxed family of the model (categorical or binary) and how it scores draws
+        self.relaxed_family = type(relaxed) if relaxed is not None else None
+        self.density = getattr(relaxed, "density", None)
+        vector = kind == _g.SIMPLEX or self.relaxed_family is ExpRelaxedOneHotCategorical
+        self.extra_event_dims = fn.event_dim - (1 if vector else 0)
         self.params: tuple[str, ...] = ()  # the parameter kinds, filled in at setup
         self.temperature = None
         if kind == _g.RELAXED:
@@ -126,8 +135,9 @@ class AutoPathwiseGuide(AutoNormal):
                         ``"normal"``
     simplex             ``"normal"``: logistic-normal, a Normal through         loc, scale
                         ``biject_to(simplex)`` (stick-breaking)
-    relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical with         logits
-                        learnable logits
+    relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
+                        LogitRelaxedBernoulli (as in the model) with
+                        learnable logits and the model's ``density``
     anything else       ``"normal"`` through ``biject_to(support)``             loc, scale
     ==================  ======================================================  =========
 
@@ -139,11 +149,11 @@ class AutoPathwiseGuide(AutoNormal):
     \operatorname{sigmoid}(\mu + \sigma\epsilon) \le 1`), so it never amplifies a draw.
 
     Relaxed discrete sites are those whose model distribution is an
-    :class:`~ppl_reparam.pyro.distributions.ExpRelaxedOneHotCategorical` (the
-    ``f"{name}_relaxed"`` sites :func:`~ppl_reparam.pyro.relax.relax` creates for
-    categorical sites). The guide's temperature is the ``relax_temperature`` keyword it
-    receives, else the prior's temperature. Relaxed Bernoulli sites have a Logistic
-    prior on the real line and get a Normal.
+    :class:`~ppl_reparam.pyro.distributions.ExpRelaxedOneHotCategorical` or a
+    :class:`~ppl_reparam.pyro.distributions.LogitRelaxedBernoulli` (the
+    ``f"{name}_relaxed"`` sites :func:`~ppl_reparam.pyro.relax.relax` creates); the
+    guide scores its draws with the model's ``density``. The guide's temperature is the
+    ``relax_temperature`` keyword it receives, else the prior's temperature.
 
     Initialisation: ``init_loc_fn`` picks a value per site, as for
     :class:`~pyro.infer.autoguide.AutoNormal`. Normal families start at that value
@@ -151,7 +161,7 @@ class AutoPathwiseGuide(AutoNormal):
     start with that value (clipped into the open interval) as their *median* and the
     concentrations of :func:`ppl_reparam._guides.kumaraswamy_init` (``concentration1 =
     1 / (2 init_scale)``, clipped so that ``concentration0`` lies in [k, 100 k]);
-    relaxed sites start with ``logits = log_softmax(value)``.
+    relaxed sites start with ``logits = log_softmax(value)`` (binary: the value, a logit).
 
     Parameters live in sub-modules named after their kind (``locs``, ``scales``,
     ``concentration1``, ``concentration0``, ``logits``), so the param store holds
@@ -254,7 +264,9 @@ class AutoPathwiseGuide(AutoNormal):
                 "concentration1": torch.as_tensor(a, **like),
                 "concentration0": torch.as_tensor(b, **like),
             }
-        return {"logits": torch.log_softmax(value, -1)}  # relaxed
+        if site.relaxed_family is LogitRelaxedBernoulli:
+            return {"logits": value}  # the logit of the relaxed bit
+        return {"logits": torch.log_softmax(value, -1)}  # relaxed categorical
 
     def _site_params(self, site: _Site) -> dict:
         """A site's parameters: subsampled inside its plates, full size outside."""
@@ -287,7 +299,7 @@ class AutoPathwiseGuide(AutoNormal):
         else:
             logits = p["logits"]
             t = self._temperature(site, temperature, logits)
-            fn = ExpRelaxedOneHotCategorical(t, logits=logits)
+            fn = site.relaxed_family(t, logits=logits, density=site.density)
         return fn.to_event(site.extra_event_dims) if site.extra_event_dims else fn
 
     def forward(self, *args, **kwargs):
@@ -323,7 +335,10 @@ class AutoPathwiseGuide(AutoNormal):
             if site.family == _g.EXP_RELAXED:
                 logits = p["logits"]
                 t = self._temperature(site, temperature, logits)
-                result[name] = torch.log_softmax(logits / t.unsqueeze(-1), -1)
+                if site.relaxed_family is LogitRelaxedBernoulli:
+                    result[name] = logits / t
+                else:
+                    result[name] = torch.log_softmax(logits / t.unsqueeze(-1), -1)
             else:
                 loc = next(iter(p.values()))
                 result[name] = self._quantile(site, p, loc.new_tensor(0.5))

@@ -5,14 +5,18 @@ A :class:`RelaxReparam` rewrites one unobserved ``Categorical``, ``OneHotCategor
 
 - an auxiliary latent site ``f"{name}_relaxed"`` in *log space*: an
   :class:`~ppl_reparam.pyro.distributions.ExpRelaxedOneHotCategorical` (the ExpConcrete)
-  for categorical sites, a ``Logistic(logits / temperature, 1 / temperature)`` (the logit
-  of a binary Concrete) for Bernoulli sites; and
+  for categorical sites, a :class:`~ppl_reparam.pyro.distributions.LogitRelaxedBernoulli`
+  (the logit of a binary Concrete, ``Logistic(logits / temperature, 1 / temperature)``)
+  for Bernoulli sites; and
 - a deterministic site ``name`` whose value the model sees: the relaxed one-hot vector
   ``exp(y)`` (use :func:`choose` to index with it) or the relaxed bit ``sigmoid(y)``.
 
 Prior and guide densities are both evaluated on the log-space value, as Maddison, Mnih
 and Teh (2017) recommend: the ELBO never takes the log of a rounded simplex point.
-A guide provides ``f"{name}_relaxed"`` with the same family and learnable logits.
+With ``density="categorical"`` both are scored instead by the categorical (Bernoulli)
+log-mass extended linearly to the relaxed value; use it when the prior probabilities
+are learned, as for mixture weights (see :func:`relax`). A guide provides
+``f"{name}_relaxed"`` with the same family, the same ``density`` and learnable logits.
 """
 
 from collections.abc import Callable
@@ -24,7 +28,8 @@ from pyro import poutine
 from pyro.infer.reparam.reparam import Reparam
 
 from ppl_reparam._relax import TEMPERATURE_KWARG, TemperatureSpec, relaxed_site_name
-from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam._validation import check_relaxed_density
+from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical, LogitRelaxedBernoulli
 from ppl_reparam.schedules import Schedule
 
 __all__ = ["RelaxReparam", "RelaxStrategy", "RelaxedModel", "choose", "relax", "relaxed_site_name"]
@@ -55,10 +60,14 @@ class RelaxReparam(Reparam):
 
     :param temperature: a positive number or tensor (broadcastable to the site's batch
         shape).
+    :param density: ``"concrete"`` (the ExpConcrete / logistic density) or
+        ``"categorical"`` (the discrete log-mass extended linearly to the relaxed value);
+        see :func:`relax`.
     """
 
-    def __init__(self, temperature: "float | torch.Tensor" = 1.0):
+    def __init__(self, temperature: "float | torch.Tensor" = 1.0, density: str = "concrete"):
         self.temperature = temperature
+        self.density = check_relaxed_density("RelaxReparam", density)
 
     def apply(self, msg: dict) -> dict:
         name, fn = msg["name"], msg["fn"]
@@ -73,12 +82,11 @@ class RelaxReparam(Reparam):
         logits = base.logits
         temperature = torch.as_tensor(self.temperature, dtype=logits.dtype, device=logits.device)
         if isinstance(base, dist.Bernoulli):
-            # the logit of a binary Concrete draw: (logits + Logistic noise) / temperature
-            relaxed_fn = dist.Logistic(logits / temperature, 1.0 / temperature)
-            to_value, event_dim = torch.sigmoid, reinterpreted
+            family, to_value, event_dim = LogitRelaxedBernoulli, torch.sigmoid, reinterpreted
         else:
-            relaxed_fn = ExpRelaxedOneHotCategorical(temperature, logits=logits)
-            to_value, event_dim = torch.exp, reinterpreted + 1
+            family, to_value = ExpRelaxedOneHotCategorical, torch.exp
+            event_dim = reinterpreted + 1
+        relaxed_fn = family(temperature, logits=logits, density=self.density)
         if reinterpreted:
             relaxed_fn = relaxed_fn.to_event(reinterpreted)
         value = to_value(pyro.sample(relaxed_site_name(name), relaxed_fn))
@@ -93,8 +101,8 @@ class RelaxStrategy:
     Use as ``poutine.reparam(model, config=RelaxStrategy(temperature))``.
     """
 
-    def __init__(self, temperature: "float | torch.Tensor" = 1.0):
-        self._reparam = RelaxReparam(temperature)
+    def __init__(self, temperature: "float | torch.Tensor" = 1.0, density: str = "concrete"):
+        self._reparam = RelaxReparam(temperature, density)
 
     def __call__(self, msg: dict) -> RelaxReparam | None:
         return self._reparam if is_relaxable(msg) else None
@@ -108,9 +116,15 @@ class RelaxedModel:
     keyword from SVI).
     """
 
-    def __init__(self, model: Callable, temperature: "float | torch.Tensor | Schedule"):
+    def __init__(
+        self,
+        model: Callable,
+        temperature: "float | torch.Tensor | Schedule",
+        density: str = "concrete",
+    ):
         self.model = model
         self._spec = TemperatureSpec(temperature, torch.Tensor)
+        self.density = check_relaxed_density("relax", density)
 
     def temperature_at(self, step: int):
         """The temperature at training step ``step``."""
@@ -118,17 +132,23 @@ class RelaxedModel:
 
     def __call__(self, *args, **kwargs):
         temperature = self._spec.resolve(kwargs.pop(TEMPERATURE_KWARG, None))
-        return poutine.reparam(self.model, config=RelaxStrategy(temperature))(*args, **kwargs)
+        config = RelaxStrategy(temperature, self.density)
+        return poutine.reparam(self.model, config=config)(*args, **kwargs)
 
 
-def relax(model: Callable, temperature: "float | torch.Tensor | Schedule" = 1.0) -> RelaxedModel:
-    """Relax every unobserved Categorical / OneHotCategorical / Bernoulli site of ``model``.
+def relax(
+    model: Callable,
+    temperature: "float | torch.Tensor | Schedule" = 1.0,
+    density: str = "concrete",
+) -> RelaxedModel:
+    r"""Relax every unobserved Categorical / OneHotCategorical / Bernoulli site of ``model``.
 
     Observed sites and sites marked for enumeration are left alone. Each relaxed site
     ``name`` becomes a latent site ``f"{name}_relaxed"`` in log space; the guide samples
     it from ``ExpRelaxedOneHotCategorical(t, logits=...)`` (categorical sites) or
-    ``Logistic(logits / t, 1 / t)`` (Bernoulli sites), with ``t`` the temperature the
-    guide receives as ``relax_temperature``::
+    ``LogitRelaxedBernoulli(t, logits=...)`` (Bernoulli sites), with ``t`` the
+    temperature the guide receives as ``relax_temperature`` and the same ``density``
+    as the model::
 
         relaxed = relax(model, temperature=ExponentialDecay(1.0, 1e-3, floor=0.3))
 
@@ -141,8 +161,19 @@ def relax(model: Callable, temperature: "float | torch.Tensor | Schedule" = 1.0)
         svi = SVI(relaxed, guide, Adam({"lr": 0.05}), Trace_ELBO())
         for step in range(num_steps):
             svi.step(data, relax_temperature=relaxed.temperature_at(step))
+
+    ``density`` says how prior and guide score a relaxed draw. ``"concrete"`` (the
+    default) is the ExpConcrete density of Maddison, Mnih and Teh (2017).
+    ``"categorical"`` is the discrete log-mass extended linearly to the relaxed value,
+    :math:`\sum_k x_k \log \pi_k`: its ELBO tends to the discrete ELBO as the
+    temperature falls, which the Concrete one does not (the KL divergence between two
+    ExpConcrete laws of one temperature is the same at every temperature, and is not the
+    categorical KL divergence). Choose ``"categorical"`` when the prior probabilities are
+    learned (mixture weights, a Dirichlet prior): with ``"concrete"`` they are biased
+    towards the largest component. The guide must use the same ``density``
+    (:class:`~ppl_reparam.pyro.guides.AutoPathwiseGuide` copies it from the model).
     """
-    return RelaxedModel(model, temperature)
+    return RelaxedModel(model, temperature, density)
 
 
 def choose(z: torch.Tensor, options: torch.Tensor) -> torch.Tensor:

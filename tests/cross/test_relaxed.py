@@ -5,6 +5,7 @@ temperatures and categories is in ``test_relaxed_grid.py``, densities in
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 from tests.relaxed_reference import BINARY, CATEGORICAL, TEMPERATURES, grid_logits, weights
@@ -141,3 +142,48 @@ def test_exactly_one_of_probs_and_logits_and_validated_parameters(backend, name)
     bad = backend.array([0.5, 1.5]) if name in BINARY else backend.array([0.5, 0.7])
     with pytest.raises(ValueError, match="probs"):
         cls(1.0, probs=bad, validate_args=True)
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.05])
+def test_logit_relaxed_bernoulli_is_the_logistic_of_the_binary_concrete(backend, dtype, tau):
+    logits = np.array([-3.0, 0.0, 0.4, 25.0])
+    d = backend.dist.LogitRelaxedBernoulli(
+        backend.array(tau, dtype), logits=backend.array(logits, dtype)
+    )
+    z = backend.sample(d, (20000,), seed=11)
+    z_np = backend.numpy(z).astype(float)
+    assert np.all(np.isfinite(z_np))
+    # sigmoid(z) > 1/2 exactly when the Bernoulli(sigmoid(logits)) draw is 1
+    hits = (z_np[:, 2] > 0).sum()
+    assert scipy.stats.binomtest(int(hits), 20000, 1 / (1 + np.exp(-0.4))).pvalue > 1e-3
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    expected = scipy.stats.logistic.logpdf(z_np, loc=logits / tau, scale=1 / tau)
+    np.testing.assert_allclose(backend.numpy(d.log_prob(z)), expected, rtol=rtol, atol=rtol)
+
+
+def test_categorical_density_scores_with_the_linearly_extended_mass(backend, dtype):
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    logits = np.array([[0.5, -1.0, 2.0], [0.0, 0.0, -30.0]])
+    cat = backend.dist.ExpRelaxedOneHotCategorical(
+        backend.array(0.3, dtype), logits=backend.array(logits, dtype), density="categorical"
+    )
+    y = backend.sample(cat, (500,), seed=12)
+    x = np.exp(backend.numpy(y).astype(float))
+    expected = np.sum(x * scipy.special.log_softmax(logits, -1), -1)
+    np.testing.assert_allclose(backend.numpy(cat.log_prob(y)), expected, rtol=rtol, atol=rtol)
+    bern = backend.dist.LogitRelaxedBernoulli(
+        backend.array(0.3, dtype), probs=backend.array([0.2, 0.9], dtype), density="categorical"
+    )
+    z = backend.sample(bern, (500,), seed=13)
+    b = scipy.special.expit(backend.numpy(z).astype(float))
+    expected = b * np.log([0.2, 0.9]) + (1 - b) * np.log([0.8, 0.1])
+    np.testing.assert_allclose(backend.numpy(bern.log_prob(z)), expected, rtol=rtol, atol=rtol)
+    # the density survives expand (what a plate does to a site's distribution)
+    for d in (cat, bern):
+        assert d.expand((4,) + tuple(d.batch_shape)).density == "categorical"
+
+
+@pytest.mark.parametrize("name", ["ExpRelaxedOneHotCategorical", "LogitRelaxedBernoulli"])
+def test_unknown_density_is_a_clear_error(backend, name):
+    with pytest.raises(ValueError, match=r"`density` must be one of 'concrete', 'categorical'"):
+        getattr(backend.dist, name)(0.5, logits=backend.array([0.1, 0.2]), density="concret")

@@ -2,8 +2,10 @@
 in log space far beyond where the simplex point rounds, and the guarded logs are finite
 at the boundary."""
 
+import mpmath
 import numpy as np
 import pytest
+import scipy.special as sps
 import scipy.stats
 
 from ppl_reparam.math import relaxed as _r
@@ -36,3 +38,55 @@ def test_noise_transforms_are_finite_over_the_whole_uniform_range():
         info = np.finfo(dtype)
         u = np.array([info.tiny, 1e-30, 0.5, 1 - info.eps], dtype=dtype)
         assert np.all(np.isfinite(_r.gumbel(xp, u))) and np.all(np.isfinite(_r.logistic(xp, u)))
+
+
+def test_categorical_mass_is_the_log_mass_at_vertices_and_linear_between():
+    logits = np.array([0.3, -2.0, 5.0, 1.0])
+    log_pi = sps.log_softmax(logits)
+    with np.errstate(divide="ignore"):
+        vertices = np.log(np.eye(4))  # log of one-hot vectors: 0 and -inf
+    np.testing.assert_allclose(_r.categorical_mass(xp, vertices, logits), log_pi, rtol=1e-14)
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_allclose(
+        _r.categorical_mass(xp, np.log(x), logits), np.dot(x, log_pi), rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize("logit", [-1e3, -30.0, 0.0, 0.7, 30.0, 1e3])
+def test_binary_mass_matches_mpmath_and_is_finite_for_huge_logits(logit):
+    z = np.array([-1e4, -20.0, -1.0, 0.0, 0.3, 5.0, 1e4])
+    binary = _r.binary_mass(xp, z, logit)
+    assert np.all(np.isfinite(binary))
+    with mpmath.workdps(50):
+        l = mpmath.mpf(logit)
+        log_p, log_1mp = -mpmath.log1p(mpmath.exp(-l)), -mpmath.log1p(mpmath.exp(l))
+        for zi, got in zip(z, binary, strict=True):
+            x = 1 / (1 + mpmath.exp(-mpmath.mpf(zi)))
+            assert got == pytest.approx(float(x * log_p + (1 - x) * log_1mp), rel=1e-13)
+
+
+def test_exp_concrete_kl_ignores_temperature_but_the_categorical_mass_kl_tends_to_the_discrete():
+    # Why relax(density="categorical") exists. For one noise draw g, the ExpConcrete
+    # log-ratio log q(y) - log p(y) at y = log_softmax((a + g) / tau) does not depend on
+    # tau at all, so the relaxed KL never approaches the categorical KL; the categorical
+    # mass, extended linearly to the relaxed point, does approach it as tau -> 0.
+    a = np.log(np.array([0.7, 0.2, 0.1]))
+    b = np.log(np.array([0.25, 0.25, 0.5]))
+    discrete_kl = float(np.sum(np.exp(a) * (a - b)))  # 0.515
+    g = -np.log(-np.log(np.random.default_rng(0).uniform(size=(200_000, 3))))
+    ratios = {}
+    for tau in [1.0, 0.1, 0.01, 0.001]:
+        y = _r.log_sample(xp, g, a, np.array([tau]))
+        t = np.array([tau])
+        ratios[tau] = _r.exp_log_prob(xp, y, a, t) - _r.exp_log_prob(xp, y, b, t)
+    for tau in [0.1, 0.01, 0.001]:
+        np.testing.assert_allclose(ratios[tau], ratios[1.0], rtol=1e-9, atol=1e-9)
+    concrete_kl = ratios[1.0].mean()
+    assert abs(concrete_kl - 1.2238) < 0.01  # more than twice the categorical KL
+    # the categorical-mass log-ratio at tau = 0.001 is that of the Gumbel-max category
+    y = _r.log_sample(xp, g, a, np.array([1e-3]))
+    mass_ratio = _r.categorical_mass(xp, y, a) - _r.categorical_mass(xp, y, b)
+    at_argmax = (a - b)[np.argmax(a + g, -1)]
+    assert np.mean(np.abs(mass_ratio - at_argmax)) < 1e-3
+    se = at_argmax.std() / np.sqrt(len(g))
+    assert abs(at_argmax.mean() - discrete_kl) < 4 * se

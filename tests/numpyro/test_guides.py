@@ -13,7 +13,11 @@ from numpyro.distributions.transforms import AffineTransform, SoftplusTransform
 from numpyro.infer.initialization import init_to_value
 from scipy import stats
 
-from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical, Kumaraswamy
+from ppl_reparam.numpyro.distributions import (
+    ExpRelaxedOneHotCategorical,
+    Kumaraswamy,
+    LogitRelaxedBernoulli,
+)
 from ppl_reparam.numpyro.guides import AutoPathwiseGuide
 from ppl_reparam.numpyro.infer import fit
 from ppl_reparam.numpyro.relax import choose, relax
@@ -305,3 +309,24 @@ def test_conjugate_posteriors_are_recovered():
     s = k.sum()
     beta = stats.beta(2 + s, 2 + n - s)
     assert abs(float(median["p"]) - beta.median()) < 0.75 * beta.std()
+
+
+def test_relaxed_sites_take_the_model_family_and_density():
+    def model():
+        numpyro.sample("c", dist.Categorical(jnp.array([0.2, 0.3, 0.5])))
+        with numpyro.plate("n", 4):
+            numpyro.sample("b", dist.Bernoulli(0.3))
+
+    guide = AutoPathwiseGuide(relax(model, 0.5, density="categorical"))
+    tr = _guide_trace(guide, relax_temperature=0.2)
+    assert guide.site_families == {"c_relaxed": "relaxed", "b_relaxed": "relaxed"}
+    c, b = tr["c_relaxed"]["fn"], tr["b_relaxed"]["fn"]
+    assert isinstance(c, ExpRelaxedOneHotCategorical) and c.density == "categorical"
+    assert isinstance(b, LogitRelaxedBernoulli) and b.density == "categorical"
+    assert b.batch_shape == (4,) and float(b.temperature[0]) == pytest.approx(0.2)
+    x = jax.nn.sigmoid(tr["b_relaxed"]["value"])
+    expected = x * jax.nn.log_sigmoid(b.logits) + (1 - x) * jax.nn.log_sigmoid(-b.logits)
+    np.testing.assert_allclose(b.log_prob(tr["b_relaxed"]["value"]), expected, rtol=1e-6)
+    params = _params(guide)
+    median = guide.median(params, relax_temperature=0.2)
+    np.testing.assert_allclose(median["b_relaxed"], params["b_relaxed_auto_logits"] / 0.2)

@@ -13,7 +13,11 @@ from pyro.infer.autoguide import init_to_value
 from pyro.optim import ClippedAdam
 from scipy import stats
 
-from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical, Kumaraswamy
+from ppl_reparam.pyro.distributions import (
+    ExpRelaxedOneHotCategorical,
+    Kumaraswamy,
+    LogitRelaxedBernoulli,
+)
 from ppl_reparam.pyro.guides import AutoPathwiseGuide
 from ppl_reparam.pyro.infer import fit
 from ppl_reparam.pyro.relax import choose, relax
@@ -314,3 +318,26 @@ def test_conjugate_posteriors_are_recovered():
     s = k.sum()
     beta = stats.beta(2 + s, 2 + n - s)
     assert abs(float(median["p"]) - beta.median()) < 0.75 * beta.std()
+
+
+def test_relaxed_sites_take_the_model_family_and_density():
+    def model():
+        pyro.sample("c", dist.Categorical(torch.tensor([0.2, 0.3, 0.5])))
+        with pyro.plate("n", 4):
+            pyro.sample("b", dist.Bernoulli(0.3))
+
+    guide = AutoPathwiseGuide(relax(model, 0.5, density="categorical"))
+    tr = poutine.trace(guide).get_trace(relax_temperature=0.2)
+    assert guide.site_families == {"c_relaxed": "relaxed", "b_relaxed": "relaxed"}
+    c, b = tr.nodes["c_relaxed"]["fn"], tr.nodes["b_relaxed"]["fn"]
+    assert isinstance(c, ExpRelaxedOneHotCategorical) and c.density == "categorical"
+    assert isinstance(b, LogitRelaxedBernoulli) and b.density == "categorical"
+    assert b.batch_shape == (4,) and float(b.temperature[0]) == pytest.approx(0.2)
+    z = tr.nodes["b_relaxed"]["value"]
+    x = torch.sigmoid(z)
+    logits = b.logits
+    log_sigmoid = torch.nn.functional.logsigmoid
+    expected = x * log_sigmoid(logits) + (1 - x) * log_sigmoid(-logits)
+    torch.testing.assert_close(b.log_prob(z), expected)
+    median = guide.median(relax_temperature=0.2)
+    torch.testing.assert_close(median["b_relaxed"], logits.detach() / 0.2)

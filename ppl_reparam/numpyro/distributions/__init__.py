@@ -4,6 +4,7 @@ from ppl_reparam.numpyro import kl as _kl  # noqa: E402, F401, I001  (registers 
 from ppl_reparam.numpyro.distributions.kumaraswamy import Kumaraswamy
 from ppl_reparam.numpyro.distributions.relaxed import (
     ExpRelaxedOneHotCategorical,
+    LogitRelaxedBernoulli,
     RelaxedBernoulli,
     RelaxedBernoulliStraightThrough,
     RelaxedOneHotCategorical,
@@ -22,6 +23,7 @@ from ppl_reparam.numpyro.transforms import SoftClipTransform
 __all__ = [
     "Kumaraswamy",
     "ExpRelaxedOneHotCategorical",
+    "LogitRelaxedBernoulli",
     "RelaxedBernoulli",
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",

@@ -22,7 +22,11 @@ from jax import random
 from numpyro.distributions import constraints
 from numpyro.distributions.util import lazy_property, validate_sample
 
-from ppl_reparam._validation import broadcast_param_shapes, check_one_parameterization
+from ppl_reparam._validation import (
+    broadcast_param_shapes,
+    check_one_parameterization,
+    check_relaxed_density,
+)
 from ppl_reparam.math import relaxed as _r
 from ppl_reparam.numpyro import _xp
 from ppl_reparam.numpyro.distributions._base import ValidatedDistribution
@@ -48,6 +52,8 @@ class _Relaxed(ValidatedDistribution):
         params = {"temperature": jnp.broadcast_to(self.temperature, batch_shape)}
         name = "probs" if "probs" in self.__dict__ else "logits"
         params[name] = jnp.broadcast_to(self.__dict__[name], batch_shape + self.event_shape)
+        if "density" in self.__dict__:
+            params["density"] = self.density
         return type(self)(**params, validate_args=self._validate_args)
 
     def _remember(self, value: jax.Array, log_value: jax.Array) -> jax.Array:
@@ -120,6 +126,13 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     categories). Values are log-probability vectors, finite at every temperature, so
     this is the numerically safest relaxation to put in an ELBO.
 
+    ``density="categorical"`` keeps the draws and scores them instead with the
+    categorical log-mass extended linearly to the relaxed one-hot,
+    :math:`\sum_k e^{y_k} \log \pi_k` (:func:`ppl_reparam.math.relaxed.categorical_mass`).
+    Use it in model *and* guide when the prior probabilities are learned (mixture
+    weights): the ELBO then tends to the discrete ELBO as the temperature falls, which
+    with the Concrete density it does not. It is not a normalised density.
+
     Example::
 
         >>> q = ExpRelaxedOneHotCategorical(0.01, logits=jnp.zeros(1000))
@@ -129,12 +142,21 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     """
 
     support = constraints.real_vector
+    pytree_aux_fields = ("density",)
+
+    def __init__(
+        self, temperature, probs=None, logits=None, *, density="concrete", validate_args=None
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
         return self._log_sample(key, sample_shape)
 
     @validate_sample
     def log_prob(self, value):
+        if self.density == "categorical":
+            return _r.categorical_mass(_xp, value, self.logits)
         return _r.exp_log_prob(_xp, value, self.logits, self.temperature[..., None])
 
 
@@ -221,12 +243,15 @@ class _RelaxedBinary(_Relaxed):
     def probs(self):
         return jax.nn.sigmoid(self.logits)
 
-    def sample(self, key, sample_shape=()):
+    def _logit_sample(self, key, sample_shape) -> jax.Array:
         shape = sample_shape + self.batch_shape
         dtype = jnp.result_type(self.logits)
         # u in [tiny, 1): the logistic noise log(u) - log(1 - u) is finite.
         u = random.uniform(key, shape, dtype=dtype, minval=jnp.finfo(dtype).tiny, maxval=1.0)
-        z = _r.logit_sample(_xp, _r.logistic(_xp, u), self.logits, self.temperature)
+        return _r.logit_sample(_xp, _r.logistic(_xp, u), self.logits, self.temperature)
+
+    def sample(self, key, sample_shape=()):
+        z = self._logit_sample(key, sample_shape)
         return self._remember(self._value_from_logit(z), z)
 
     @validate_sample
@@ -272,3 +297,34 @@ class RelaxedBernoulliStraightThrough(_RelaxedBinary):
 
     def _value_from_logit(self, z: jax.Array) -> jax.Array:
         return _r.straight_through(_xp, _r.hard_binary_sample(_xp, z), _r.sigmoid(_xp, z))
+
+
+class LogitRelaxedBernoulli(_RelaxedBinary):
+    r"""The logit of a binary Concrete draw: ``z = (logits + L) / temperature`` with
+    standard logistic noise ``L``, i.e. ``Logistic(logits / temperature, 1 / temperature)``
+    on the real line; ``sigmoid(z)`` is a :class:`RelaxedBernoulli` draw. The binary
+    counterpart of :class:`ExpRelaxedOneHotCategorical`, and what
+    :func:`~ppl_reparam.numpyro.relax.relax` puts at relaxed Bernoulli sites.
+
+    ``density="categorical"`` scores a draw with the Bernoulli log-mass extended
+    linearly to the relaxed bit, :math:`x \log p + (1 - x) \log(1 - p)` with
+    :math:`x = \sigma(z)` (see :class:`ExpRelaxedOneHotCategorical` for when to use it).
+    """
+
+    support = constraints.real
+    pytree_aux_fields = ("density",)
+
+    def __init__(
+        self, temperature, probs=None, logits=None, *, density="concrete", validate_args=None
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        return self._logit_sample(key, sample_shape)
+
+    @validate_sample
+    def log_prob(self, value):
+        if self.density == "categorical":
+            return _r.binary_mass(_xp, value, self.logits)
+        return _r.logit_log_prob(_xp, value, self.logits, self.temperature)

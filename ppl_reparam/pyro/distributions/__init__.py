@@ -4,6 +4,7 @@ from ppl_reparam.pyro import kl as _kl  # noqa: E402, F401, I001  (registers KL 
 from ppl_reparam.pyro.distributions.kumaraswamy import Kumaraswamy
 from ppl_reparam.pyro.distributions.relaxed import (
     ExpRelaxedOneHotCategorical,
+    LogitRelaxedBernoulli,
     RelaxedBernoulli,
     RelaxedBernoulliStraightThrough,
     RelaxedOneHotCategorical,
@@ -22,6 +23,7 @@ from ppl_reparam.pyro.transforms import SoftClipTransform
 __all__ = [
     "Kumaraswamy",
     "ExpRelaxedOneHotCategorical",
+    "LogitRelaxedBernoulli",
     "RelaxedBernoulli",
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",

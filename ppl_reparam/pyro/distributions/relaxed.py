@@ -16,7 +16,11 @@ from pyro.distributions import constraints
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions.utils import lazy_property
 
-from ppl_reparam._validation import broadcast_param_shapes, check_one_parameterization
+from ppl_reparam._validation import (
+    broadcast_param_shapes,
+    check_one_parameterization,
+    check_relaxed_density,
+)
 from ppl_reparam.math import relaxed as _r
 from ppl_reparam.pyro import _xp
 
@@ -71,12 +75,15 @@ class _RelaxedCategorical(TorchDistribution):
         return torch.softmax(self.logits, -1)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(_RelaxedCategorical, _instance)
+        # type(self): subclasses with their own __init__ (a `density`) expand here too
+        new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
         new.temperature = self.temperature.expand(batch_shape)
         new.logits = self.logits.expand(batch_shape + self.event_shape)
         if "probs" in self.__dict__:
             new.probs = self.probs.expand(batch_shape + self.event_shape)
+        if "density" in self.__dict__:
+            new.density = self.density
         new._last_draw = None
         super(_RelaxedCategorical, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
@@ -116,6 +123,13 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     categories). Values are log-probability vectors, finite at every temperature, so
     this is the numerically safest relaxation to put in an ELBO.
 
+    ``density="categorical"`` keeps the draws and scores them instead with the
+    categorical log-mass extended linearly to the relaxed one-hot,
+    :math:`\sum_k e^{y_k} \log \pi_k` (:func:`ppl_reparam.math.relaxed.categorical_mass`).
+    Use it in model *and* guide when the prior probabilities are learned (mixture
+    weights): the ELBO then tends to the discrete ELBO as the temperature falls, which
+    with the Concrete density it does not. It is not a normalised density.
+
     Example::
 
         >>> q = ExpRelaxedOneHotCategorical(0.01, logits=torch.zeros(1000))
@@ -126,12 +140,20 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
 
     support = constraints.real_vector
 
+    def __init__(
+        self, temperature, probs=None, logits=None, validate_args=None, *, density="concrete"
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
     def rsample(self, sample_shape=torch.Size()):
         return self._log_rsample(sample_shape)
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
+        if self.density == "categorical":
+            return _r.categorical_mass(_xp, value, self.logits)
         return _r.exp_log_prob(_xp, value, self.logits, self.temperature.unsqueeze(-1))
 
 
@@ -222,12 +244,15 @@ class _RelaxedBinary(TorchDistribution):
         return torch.sigmoid(self.logits)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(_RelaxedBinary, _instance)
+        # type(self): subclasses with their own __init__ (a `density`) expand here too
+        new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
         new.temperature = self.temperature.expand(batch_shape)
         new.logits = self.logits.expand(batch_shape)
         if "probs" in self.__dict__:
             new.probs = self.probs.expand(batch_shape)
+        if "density" in self.__dict__:
+            new.density = self.density
         new._last_draw = None
         super(_RelaxedBinary, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
@@ -291,3 +316,34 @@ class RelaxedBernoulliStraightThrough(_RelaxedBinary):
 
     def _value_from_logit(self, z: torch.Tensor) -> torch.Tensor:
         return _r.straight_through(_xp, _r.hard_binary_sample(_xp, z), _r.sigmoid(_xp, z))
+
+
+class LogitRelaxedBernoulli(_RelaxedBinary):
+    r"""The logit of a binary Concrete draw: ``z = (logits + L) / temperature`` with
+    standard logistic noise ``L``, i.e. ``Logistic(logits / temperature, 1 / temperature)``
+    on the real line; ``sigmoid(z)`` is a :class:`RelaxedBernoulli` draw. The binary
+    counterpart of :class:`ExpRelaxedOneHotCategorical`, and what
+    :func:`~ppl_reparam.pyro.relax.relax` puts at relaxed Bernoulli sites.
+
+    ``density="categorical"`` scores a draw with the Bernoulli log-mass extended
+    linearly to the relaxed bit, :math:`x \log p + (1 - x) \log(1 - p)` with
+    :math:`x = \sigma(z)` (see :class:`ExpRelaxedOneHotCategorical` for when to use it).
+    """
+
+    support = constraints.real
+
+    def __init__(
+        self, temperature, probs=None, logits=None, validate_args=None, *, density="concrete"
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
+    def rsample(self, sample_shape=torch.Size()):
+        return self._logit_rsample(sample_shape)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        if self.density == "categorical":
+            return _r.binary_mass(_xp, value, self.logits)
+        return _r.logit_log_prob(_xp, value, self.logits, self.temperature)
