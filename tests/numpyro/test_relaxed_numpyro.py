@@ -10,6 +10,7 @@ from numpyro.infer import SVI, Trace_ELBO
 
 from ppl_reparam.numpyro.distributions import (
     ExpRelaxedOneHotCategorical,
+    LogitRelaxedBernoulli,
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
@@ -61,6 +62,14 @@ def test_distributions_are_pytrees_through_jit():
         RelaxedOneHotCategorical(0.5, logits=jnp.array([0.2, 0.2, 0.6])),
     ]:
         np.testing.assert_allclose(jax.jit(lambda d: d.log_prob(simplex))(d), d.log_prob(simplex))
+    # `density` is static pytree data: it survives flattening into a jitted function
+    y = jnp.log(simplex)
+    for d, v in [
+        (ExpRelaxedOneHotCategorical(0.5, logits=jnp.zeros(3), density="categorical"), y),
+        (LogitRelaxedBernoulli(0.5, probs=jnp.array([0.3, 0.6]), density="categorical"), x),
+    ]:
+        assert jax.tree.unflatten(*reversed(jax.tree.flatten(d))).density == "categorical"
+        np.testing.assert_allclose(jax.jit(lambda d, v=v: d.log_prob(v))(d), d.log_prob(v))
 
 
 def test_schedule_drives_jitted_svi_in_a_plate_without_recompiling():

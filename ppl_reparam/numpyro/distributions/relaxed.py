@@ -67,6 +67,21 @@ class _Relaxed(ValidatedDistribution):
         return None
 
 
+class _WithDensity(_Relaxed):
+    """The ``density`` keyword of the log-space relaxations (see
+    :class:`ExpRelaxedOneHotCategorical`), validated and kept as static pytree data
+    (NumPyro gathers ``pytree_aux_fields`` from Distribution subclasses only). Mixed in
+    before the relaxation's base class."""
+
+    pytree_aux_fields = ("density",)
+
+    def __init__(
+        self, temperature, probs=None, logits=None, *, density="concrete", validate_args=None
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
+
 class _RelaxedCategorical(_Relaxed):
     """Parameters, shapes and the log-space draw shared by the categorical relaxations."""
 
@@ -112,7 +127,7 @@ class _RelaxedCategorical(_Relaxed):
         return _r.safe_log(_xp, value) if y is None else y
 
 
-class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
+class ExpRelaxedOneHotCategorical(_WithDensity, _RelaxedCategorical):
     r"""ExpConcrete distribution: the log of a Concrete (Gumbel-Softmax) draw.
 
     .. math::
@@ -142,13 +157,6 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     """
 
     support = constraints.real_vector
-    pytree_aux_fields = ("density",)
-
-    def __init__(
-        self, temperature, probs=None, logits=None, *, density="concrete", validate_args=None
-    ):
-        self.density = check_relaxed_density(type(self).__name__, density)
-        super().__init__(temperature, probs, logits, validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
         return self._log_sample(key, sample_shape)
@@ -299,7 +307,7 @@ class RelaxedBernoulliStraightThrough(_RelaxedBinary):
         return _r.straight_through(_xp, _r.hard_binary_sample(_xp, z), _r.sigmoid(_xp, z))
 
 
-class LogitRelaxedBernoulli(_RelaxedBinary):
+class LogitRelaxedBernoulli(_WithDensity, _RelaxedBinary):
     r"""The logit of a binary Concrete draw: ``z = (logits + L) / temperature`` with
     standard logistic noise ``L``, i.e. ``Logistic(logits / temperature, 1 / temperature)``
     on the real line; ``sigmoid(z)`` is a :class:`RelaxedBernoulli` draw. The binary
@@ -312,13 +320,6 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
     """
 
     support = constraints.real
-    pytree_aux_fields = ("density",)
-
-    def __init__(
-        self, temperature, probs=None, logits=None, *, density="concrete", validate_args=None
-    ):
-        self.density = check_relaxed_density(type(self).__name__, density)
-        super().__init__(temperature, probs, logits, validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
         return self._logit_sample(key, sample_shape)

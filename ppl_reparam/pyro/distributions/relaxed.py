@@ -41,6 +41,18 @@ def _float_params(name: str, temperature, param, param_name: str, min_dim: int):
     return temperature, param.to(dtype)
 
 
+class _WithDensity:
+    """The ``density`` keyword of the log-space relaxations (see
+    :class:`ExpRelaxedOneHotCategorical`), validated. Mixed in before the relaxation's
+    base class."""
+
+    def __init__(
+        self, temperature, probs=None, logits=None, validate_args=None, *, density="concrete"
+    ):
+        self.density = check_relaxed_density(type(self).__name__, density)
+        super().__init__(temperature, probs, logits, validate_args=validate_args)
+
+
 class _RelaxedCategorical(TorchDistribution):
     """Parameters, shapes and the log-space draw shared by the categorical relaxations."""
 
@@ -109,7 +121,7 @@ class _RelaxedCategorical(TorchDistribution):
         return _r.safe_log(_xp, value)
 
 
-class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
+class ExpRelaxedOneHotCategorical(_WithDensity, _RelaxedCategorical):
     r"""ExpConcrete distribution: the log of a Concrete (Gumbel-Softmax) draw.
 
     .. math::
@@ -139,12 +151,6 @@ class ExpRelaxedOneHotCategorical(_RelaxedCategorical):
     """
 
     support = constraints.real_vector
-
-    def __init__(
-        self, temperature, probs=None, logits=None, validate_args=None, *, density="concrete"
-    ):
-        self.density = check_relaxed_density(type(self).__name__, density)
-        super().__init__(temperature, probs, logits, validate_args=validate_args)
 
     def rsample(self, sample_shape=torch.Size()):
         return self._log_rsample(sample_shape)
@@ -318,7 +324,7 @@ class RelaxedBernoulliStraightThrough(_RelaxedBinary):
         return _r.straight_through(_xp, _r.hard_binary_sample(_xp, z), _r.sigmoid(_xp, z))
 
 
-class LogitRelaxedBernoulli(_RelaxedBinary):
+class LogitRelaxedBernoulli(_WithDensity, _RelaxedBinary):
     r"""The logit of a binary Concrete draw: ``z = (logits + L) / temperature`` with
     standard logistic noise ``L``, i.e. ``Logistic(logits / temperature, 1 / temperature)``
     on the real line; ``sigmoid(z)`` is a :class:`RelaxedBernoulli` draw. The binary
@@ -331,12 +337,6 @@ class LogitRelaxedBernoulli(_RelaxedBinary):
     """
 
     support = constraints.real
-
-    def __init__(
-        self, temperature, probs=None, logits=None, validate_args=None, *, density="concrete"
-    ):
-        self.density = check_relaxed_density(type(self).__name__, density)
-        super().__init__(temperature, probs, logits, validate_args=validate_args)
 
     def rsample(self, sample_shape=torch.Size()):
         return self._logit_rsample(sample_shape)
