@@ -137,6 +137,20 @@ def _run(method: str, build, steps: int):
         return f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"
 
 
+def _row(K: int, build, steps: int, truth: dict, c, x, c_test, x_test) -> dict:
+    """Train every method, print and return the row of K: per method (ms per step,
+    held-out LL, train LL) or an error message."""
+    row = {"K": K, "true": marginal_ll(truth, c_test, x_test)}
+    for method in METHODS:
+        result = _run(method, build, steps)
+        if isinstance(result, tuple):
+            ms, p = result
+            result = (ms, marginal_ll(p, c_test, x_test), marginal_ll(p, c, x))
+        row[method] = result
+    _print_row(row)
+    return row
+
+
 def numpyro_rows(Ks, steps: int, lr: float) -> list:
     import jax
     import jax.numpy as jnp
@@ -207,15 +221,7 @@ def numpyro_rows(Ks, steps: int, lr: float) -> list:
 
             return step, lambda: svi.get_params(state[0])
 
-        row = {"K": K, "true": marginal_ll(truth, c_test, x_test)}
-        for method in METHODS:
-            result = _run(method, build, steps)
-            if isinstance(result, tuple):
-                ms, p = result
-                result = (ms, marginal_ll(p, c_test, x_test), marginal_ll(p, c, x))
-            row[method] = result
-        rows.append(row)
-        _print_row(row)
+        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test))
     return rows
 
 
@@ -295,15 +301,7 @@ def pyro_rows(Ks, steps: int, lr: float) -> list:
 
             return lambda t: svi.step(c, x, **kwargs(t)), params
 
-        row = {"K": K, "true": marginal_ll(truth, c_test, x_test)}
-        for method in METHODS:
-            result = _run(method, build, steps)
-            if isinstance(result, tuple):
-                ms, p = result
-                result = (ms, marginal_ll(p, c_test, x_test), marginal_ll(p, c, x))
-            row[method] = result
-        rows.append(row)
-        _print_row(row)
+        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test))
     return rows
 
 
