@@ -79,7 +79,7 @@ class _Site:
         self.extra_event_dims = fn.event_dim - (1 if vector else 0)
         self.temperature = None
         if kind == _g.RELAXED:
-            t = _unwrap(fn).temperature
+            t = relaxed.temperature
             # relax() gives one temperature to all of a site's batch: keep it a scalar,
             # so it also serves the full-size parameters of a subsampled site
             flat = np.asarray(t).reshape(-1)

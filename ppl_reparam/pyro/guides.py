@@ -111,7 +111,7 @@ class _Site:
         self.params: tuple[str, ...] = ()  # the parameter kinds, filled in at setup
         self.temperature = None
         if kind == _g.RELAXED:
-            t = _unwrap(fn).temperature.detach()
+            t = relaxed.temperature.detach()
             # relax() gives one temperature to all of a site's batch: keep it a scalar,
             # so it also serves the full-size parameters of a subsampled site
             flat = t.reshape(-1)
