@@ -1,7 +1,15 @@
-"""Backend-neutral pieces of the relaxation strategy (no torch or jax import)."""
+"""Backend-neutral relaxation strategy (no torch or jax import): which sites relax, the
+rewrite of one site, the strategy, the relaxed model and its temperature, ``choose``, and
+the docstrings of all of them. Each backend supplies a :class:`RelaxBackend` record and
+keeps only its reparameterizer protocol (Pyro's ``apply(msg)``, NumPyro's
+``__call__(name, fn, obs)``)."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Real
+from typing import Any, ClassVar
 
+from ppl_reparam._validation import check_relaxed_density
 from ppl_reparam.schedules import Schedule
 
 RELAXED_SUFFIX = "_relaxed"
@@ -13,34 +21,231 @@ def relaxed_site_name(name: str) -> str:
     return name + RELAXED_SUFFIX
 
 
-class TemperatureSpec:
-    """What a user gave as the temperature of :func:`relax`: a positive number, an array
-    of the backend, or a :class:`~ppl_reparam.schedules.Schedule`."""
+@dataclass(frozen=True)
+class RelaxBackend:
+    """What the shared relaxation needs from a backend."""
 
-    def __init__(self, temperature, array_type: type):
-        if isinstance(temperature, Real) and not isinstance(temperature, bool):
-            if not temperature > 0:
-                raise ValueError(f"relax: temperature must be > 0, got {temperature!r}")
-        elif not isinstance(temperature, (Schedule, array_type)):
-            raise TypeError(
-                "relax: temperature must be a positive number, an array or a "
-                f"ppl_reparam.schedules.Schedule, got {type(temperature).__name__}"
-            )
+    categorical: tuple[type, ...]  # discrete families relaxed to the ExpConcrete
+    bernoulli: tuple[type, ...]  # discrete families relaxed to the logistic logit
+    discrete_names: str  # "Categorical and Bernoulli", for messages
+    independent: type  # the Independent wrapper
+    expanded: type  # the ExpandedDistribution wrapper
+    exp_relaxed_categorical: type  # ppl_reparam.<backend>.distributions classes
+    logit_relaxed_bernoulli: type
+    array_type: type  # what counts as an array temperature
+    as_array: Callable[[Any, Any], Any]  # (x, like) -> array; dtype and device of like
+    exp: Callable[[Any], Any]
+    sigmoid: Callable[[Any], Any]
+    is_floating: Callable[[Any], bool]
+    tensordot: Callable[[Any, Any], Any]  # contracts the last axis of a with the first of b
+    sample: Callable[[str, Any], Any]  # pyro.sample / numpyro.sample
+    is_observed: Callable[[dict], bool]  # a site the reparam handler would pass as observed
+    reparam: Callable[..., Callable]  # the reparam handler: (model, config=...) -> model
+
+
+def unwrap(b: RelaxBackend, fn) -> tuple[Any, tuple[int, ...], int]:
+    """Peel ``Independent`` and ``ExpandedDistribution`` wrappers: (base distribution,
+    batch shape under the ``Independent`` wrappers, number of reinterpreted dims)."""
+    reinterpreted = 0
+    while isinstance(fn, b.independent):
+        reinterpreted += fn.reinterpreted_batch_ndims
+        fn = fn.base_dist
+    batch_shape = tuple(fn.batch_shape)
+    while isinstance(fn, b.expanded):
+        fn = fn.base_dist
+    return fn, batch_shape, reinterpreted
+
+
+def is_relaxable(b: RelaxBackend, msg: dict) -> bool:
+    """Whether a sample site is one :func:`relax` rewrites: an unobserved {discrete}
+    site not marked for enumeration."""
+    if msg["type"] != "sample" or b.is_observed(msg):
+        return False
+    if (msg.get("infer") or {}).get("enumerate"):
+        return False
+    return isinstance(unwrap(b, msg["fn"])[0], b.categorical + b.bernoulli)
+
+
+class RelaxReparam:
+    """Reparameterizer replacing a discrete site by its Concrete relaxation.
+
+    :param temperature: a positive number or {array} (broadcastable to the site's batch
+        shape){traced}.
+    :param density: ``"concrete"`` (the ExpConcrete / logistic density) or
+        ``"categorical"`` (the discrete log-mass extended linearly to the relaxed value);
+        see :func:`relax`.
+    """
+
+    _backend: ClassVar[RelaxBackend]
+
+    def __init__(self, temperature: Any = 1.0, density: str = "concrete"):
         self.temperature = temperature
+        self.density = check_relaxed_density("RelaxReparam", density)
 
-    def at(self, step: int):
-        """The temperature at training step ``step``."""
-        if isinstance(self.temperature, Schedule):
-            return self.temperature(step)
-        return self.temperature
-
-    def resolve(self, override):
-        """The temperature for one call: ``override`` if given, else the fixed value."""
-        if override is not None:
-            return override
-        if isinstance(self.temperature, Schedule):
-            raise ValueError(
-                f"relax: the temperature is a schedule; pass {TEMPERATURE_KWARG}="
-                "relaxed.temperature_at(step) to the model and guide at every step"
+    def _relax(self, name: str, fn, observed: bool) -> tuple[Any, int]:
+        """Sample ``f"{name}_relaxed"`` from the relaxation of ``fn``: (the relaxed value
+        the model sees, its event dim)."""
+        b = self._backend
+        if observed:
+            raise ValueError(f"RelaxReparam: site {name!r} is observed; only latent sites relax")
+        base, batch_shape, reinterpreted = unwrap(b, fn)
+        if not isinstance(base, b.categorical + b.bernoulli):
+            raise TypeError(
+                f"RelaxReparam: site {name!r} has a {type(base).__name__}; only "
+                f"{b.discrete_names} sites can be relaxed"
             )
-        return self.temperature
+        logits = base.logits
+        temperature = b.as_array(self.temperature, logits)
+        if isinstance(base, b.bernoulli):
+            family, to_value, event_dim = b.logit_relaxed_bernoulli, b.sigmoid, reinterpreted
+        else:
+            family, to_value = b.exp_relaxed_categorical, b.exp
+            event_dim = reinterpreted + 1
+        relaxed_fn = family(temperature, logits=logits, density=self.density)
+        if tuple(relaxed_fn.batch_shape) != batch_shape:
+            relaxed_fn = relaxed_fn.expand(batch_shape)
+        if reinterpreted:
+            relaxed_fn = relaxed_fn.to_event(reinterpreted)
+        return to_value(b.sample(relaxed_site_name(name), relaxed_fn)), event_dim
+
+
+class RelaxStrategy:
+    """A reparameterization strategy relaxing every site :func:`is_relaxable` accepts.
+
+    Use as ``{handler}(model, config=RelaxStrategy(temperature))``.
+    """
+
+    _reparam_class: ClassVar[type[RelaxReparam]]
+
+    def __init__(self, temperature: Any = 1.0, density: str = "concrete"):
+        self._reparam = self._reparam_class(temperature, density)
+
+    def __call__(self, msg: dict) -> RelaxReparam | None:
+        return self._reparam if is_relaxable(self._reparam._backend, msg) else None
+
+
+def check_temperature(temperature, array_type: type):
+    """``temperature`` if it is a positive number, an array or a Schedule; else an error
+    naming the argument."""
+    if isinstance(temperature, Real) and not isinstance(temperature, bool):
+        if not temperature > 0:
+            raise ValueError(f"relax: temperature must be > 0, got {temperature!r}")
+    elif not isinstance(temperature, (Schedule, array_type)):
+        raise TypeError(
+            "relax: temperature must be a positive number, an array or a "
+            f"ppl_reparam.schedules.Schedule, got {type(temperature).__name__}"
+        )
+    return temperature
+
+
+class RelaxedModel:
+    """A model whose discrete latent sites are relaxed; returned by :func:`relax`.
+
+    Call it like the model, optionally with ``relax_temperature=`` (required when the
+    temperature is a schedule: pass ``temperature_at(step)``; the guide receives the same
+    keyword from SVI).{jit_note}
+
+    :attr:`temperature` is what was given to :func:`relax` (a number, an array or a
+    :class:`~ppl_reparam.schedules.Schedule`), the one source of the temperature: ``fit``
+    and :class:`~ppl_reparam.{backend}.guides.AutoPathwiseGuide` read it from here (the
+    guide through the relaxed sites' distributions).
+    """
+
+    _strategy_class: ClassVar[type[RelaxStrategy]]
+
+    def __init__(self, model: Callable, temperature: Any, density: str = "concrete"):
+        self.model = model
+        array_type = self._strategy_class._reparam_class._backend.array_type
+        self._temperature = check_temperature(temperature, array_type)
+        self.density = check_relaxed_density("relax", density)
+
+    @property
+    def temperature(self) -> Any:
+        """The temperature as given: a number, an array or a Schedule (read-only)."""
+        return self._temperature
+
+    def temperature_at(self, step: int) -> Any:
+        """The temperature at training step ``step``: the schedule's value there, or the
+        fixed temperature."""
+        if isinstance(self._temperature, Schedule):
+            return self._temperature(step)
+        return self._temperature
+
+    def __call__(self, *args, **kwargs):
+        temperature = kwargs.pop(TEMPERATURE_KWARG, None)
+        if temperature is None:
+            if isinstance(self._temperature, Schedule):
+                raise ValueError(
+                    f"relax: the temperature is a schedule; pass {TEMPERATURE_KWARG}="
+                    "relaxed.temperature_at(step) to the model and guide at every step"
+                )
+            temperature = self._temperature
+        config = self._strategy_class(temperature, self.density)
+        handler = self._strategy_class._reparam_class._backend.reparam
+        return handler(self.model, config=config)(*args, **kwargs)
+
+
+RELAX_DOC = r"""Relax every unobserved {discrete} site of ``model``.
+
+    Observed sites and sites marked for enumeration are left alone. Each relaxed site
+    ``name`` becomes a latent site ``f"{name}_relaxed"`` in log space; the guide samples
+    it from ``ExpRelaxedOneHotCategorical(t, logits=...)`` (categorical sites) or
+    ``LogitRelaxedBernoulli(t, logits=...)`` (Bernoulli sites), with ``t`` the
+    temperature the guide receives as ``relax_temperature`` and the same ``density``
+    as the model::
+
+        relaxed = relax(model, temperature=ExponentialDecay(1.0, 1e-3, floor=0.3))
+{example}
+    ``density`` says how prior and guide score a relaxed draw. ``"concrete"`` (the
+    default) is the ExpConcrete density of Maddison, Mnih and Teh (2017).
+    ``"categorical"`` is the discrete log-mass extended linearly to the relaxed value,
+    :math:`\sum_k x_k \log \pi_k`: its ELBO tends to the discrete ELBO as the
+    temperature falls, which the Concrete one does not (the KL divergence between two
+    ExpConcrete laws of one temperature is the same at every temperature, and is not the
+    categorical KL divergence). Choose ``"categorical"`` when the prior probabilities are
+    learned (mixture weights, a Dirichlet prior): with ``"concrete"`` they are biased
+    towards the largest component. The guide must use the same ``density``
+    (:class:`~ppl_reparam.{backend}.guides.AutoPathwiseGuide` copies it from the model).
+    """
+
+MODULE_DOC = """
+
+A :class:`RelaxReparam` rewrites one unobserved {discrete} sample site ``name`` into
+
+- an auxiliary latent site ``f"{name}_relaxed"`` in *log space*: an
+  :class:`~ppl_reparam.{backend}.distributions.ExpRelaxedOneHotCategorical` (the
+  ExpConcrete) for categorical sites, a
+  :class:`~ppl_reparam.{backend}.distributions.LogitRelaxedBernoulli` (the logit of a
+  binary Concrete, ``Logistic(logits / temperature, 1 / temperature)``) for Bernoulli
+  sites; and
+- a deterministic site ``name`` whose value the model sees: the relaxed one-hot vector
+  ``exp(y)`` (use :func:`choose` to index with it) or the relaxed bit ``sigmoid(y)``.
+
+Prior and guide densities are both evaluated on the log-space value, as Maddison, Mnih
+and Teh (2017) recommend: the ELBO never takes the log of a rounded simplex point.
+With ``density="categorical"`` both are scored instead by the categorical (Bernoulli)
+log-mass extended linearly to the relaxed value; use it when the prior probabilities
+are learned, as for mixture weights (see :func:`relax`). A guide provides
+``f"{name}_relaxed"`` with the same family, the same ``density`` and learnable logits.{jit_note}
+"""
+
+
+def choose(b: RelaxBackend, z, options):
+    """``options[z]`` for an integer ``z``; the matching convex combination for a
+    relaxed one-hot ``z``.
+
+    ``options`` has the K alternatives along its first axis. An integer ``z`` of shape
+    ``B`` gives ``options[z]`` of shape ``B + options.shape[1:]`` (what exact enumeration
+    and NUTS over enumerated sites feed the model). A floating ``z`` of shape ``B + (K,)``
+    on the simplex (a relaxed or one-hot sample) gives ``sum_k z[..., k] * options[k]``,
+    of the same shape. One model body thus serves enumeration, NUTS and relaxed SVI.
+    """
+    z, options = b.as_array(z, None), b.as_array(options, None)
+    if not b.is_floating(z):
+        return options[z]
+    if z.shape[-1] != options.shape[0]:
+        raise ValueError(
+            f"choose: relaxed z has {z.shape[-1]} categories on its last axis but options "
+            f"has {options.shape[0]} along its first"
+        )
+    return b.tensordot(z, options)
