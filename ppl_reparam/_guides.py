@@ -1,16 +1,27 @@
-"""Backend-neutral pieces of :class:`AutoPathwiseGuide` (no torch or jax import): the
-family chosen for each kind of support, validation of user overrides, and the
-Kumaraswamy initialisation rule."""
+"""Backend-neutral :class:`AutoPathwiseGuide` (no torch or jax import): the kind of each
+latent site's support, the family chosen for it, validation of user overrides, initial
+parameters, the guide's distributions, medians, quantiles and the docstrings.
 
-from collections.abc import Iterable, Mapping
+Each backend supplies a :class:`~ppl_reparam._backend.Backend` record and subclasses
+:class:`PathwiseGuide` together with its framework's ``AutoNormal``; it keeps only what
+the framework forces: where parameters are stored (``PyroModule`` attributes,
+``numpyro.param``), the plates, and the call.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
+
+from ppl_reparam._backend import Backend
 
 GUIDE_NAME = "AutoPathwiseGuide"
 
 # Kinds of latent site, from the support of the model's distribution at the site.
 REAL = "real"
 POSITIVE = "positive"
+BOUNDED_BELOW = "bounded below"  # (c, inf) or [c, inf), c != 0
+BOUNDED_ABOVE = "bounded above"  # (-inf, c) or (-inf, c]
 UNIT_INTERVAL = "unit interval"
 INTERVAL = "bounded interval"
 SIMPLEX = "simplex"
@@ -29,6 +40,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     REAL: (NORMAL,),
     # softplus first: see AutoPathwiseGuide's docstring for why it beats exp (lognormal)
     POSITIVE: (SOFTPLUS, LOGNORMAL, NORMAL),
+    # "normal" is c + exp or c - exp here; softplus and lognormal are shifted (reflected)
+    BOUNDED_BELOW: (NORMAL, SOFTPLUS, LOGNORMAL),
+    BOUNDED_ABOVE: (NORMAL, SOFTPLUS, LOGNORMAL),
     UNIT_INTERVAL: (KUMARASWAMY, NORMAL),
     INTERVAL: (KUMARASWAMY, NORMAL),
     SIMPLEX: (NORMAL,),
@@ -50,15 +64,18 @@ def check_init_scale(init_scale: float) -> float:
     return float(init_scale)
 
 
+def _listed(names: Iterable[str]) -> str:
+    return ", ".join(map(repr, names))
+
+
 def check_families(families: Mapping[str, str] | None) -> dict[str, str]:
     """Validate the user's per-site overrides as far as possible before the model runs."""
     families = dict(families or {})
     for site, family in families.items():
         if family not in ALL_FAMILIES:
-            allowed = ", ".join(repr(f) for f in ALL_FAMILIES)
             raise ValueError(
                 f"{GUIDE_NAME}: unknown family {family!r} for site {site!r}; choose one of "
-                f"{allowed}"
+                f"{_listed(ALL_FAMILIES)}"
             )
     return families
 
@@ -68,13 +85,12 @@ def choose_family(site: str, kind: str, families: Mapping[str, str]) -> str:
     it suits the support, the default of the kind otherwise."""
     allowed = FAMILIES[kind]
     family = families.get(site, allowed[0])
-    if family not in allowed:
-        listed = ", ".join(repr(f) for f in allowed)
-        raise ValueError(
-            f"{GUIDE_NAME}: family {family!r} does not fit site {site!r} (support: {kind}); "
-            f"allowed families: {listed}"
-        )
-    return family
+    if family in allowed:
+        return family
+    raise ValueError(
+        f"{GUIDE_NAME}: family {family!r} does not fit site {site!r} (support: {kind}); "
+        f"allowed families: {_listed(allowed)}"
+    )
 
 
 def check_override_sites(families: Mapping[str, str], latent_sites: Iterable[str]) -> None:
@@ -83,9 +99,9 @@ def check_override_sites(families: Mapping[str, str], latent_sites: Iterable[str
     unknown = sorted(set(families) - set(latent_sites))
     if unknown:
         raise ValueError(
-            f"{GUIDE_NAME}: families names {', '.join(map(repr, unknown))}, which "
+            f"{GUIDE_NAME}: families names {_listed(unknown)}, which "
             f"{'is not a latent site' if len(unknown) == 1 else 'are not latent sites'} of "
-            f"the model; latent sites: {', '.join(map(repr, latent_sites))}"
+            f"the model; latent sites: {_listed(latent_sites)}"
         )
 
 
@@ -118,3 +134,298 @@ def kumaraswamy_init(median, init_scale: float) -> tuple[np.ndarray, np.ndarray]
     a = np.clip(k, a_for(k), a_for(KUMARASWAMY_MAX_RATIO * k))
     b = np.log(2.0) / -np.log1p(-np.exp(a * log_m))
     return a, b
+
+
+def _unwrap(b: Backend, fn):
+    """Peel ``Independent`` and ``ExpandedDistribution`` wrappers off a distribution."""
+    while isinstance(fn, (b.independent, b.expanded)):
+        fn = fn.base_dist
+    return fn
+
+
+def _base_constraint(b: Backend, support):
+    while isinstance(support, b.constraints.independent):
+        support = support.base_constraint
+    return support
+
+
+def _all_equal(b: Backend, x, value: float) -> bool:
+    return bool(np.all(b.to_numpy(x) == value))
+
+
+def support_kind(b: Backend, fn) -> tuple[str, Any, Any]:
+    """The kind of latent site (see :data:`FAMILIES`) of a model distribution ``fn``, with
+    its lower and upper bound (``None`` where unbounded or not a scalar support).
+
+    One-sided supports ``[c, inf)``, ``(c, inf)``, ``(-inf, c)``, ``(-inf, c]`` are
+    recognised whatever ``c`` (also written as an interval with an infinite end); ``c = 0``
+    below is "positive".
+    """
+    if isinstance(
+        _unwrap(b, fn), (b.ours.ExpRelaxedOneHotCategorical, b.ours.LogitRelaxedBernoulli)
+    ):
+        return RELAXED, None, None
+    support = _base_constraint(b, fn.support)
+    if support is b.constraints.real:
+        return REAL, None, None
+    if isinstance(support, b.simplex):
+        return SIMPLEX, None, None
+    if isinstance(support, b.greater_than):
+        low, high = support.lower_bound, None
+    elif isinstance(support, b.less_than):
+        low, high = None, support.upper_bound
+    elif isinstance(support, b.interval):
+        low, high = support.lower_bound, support.upper_bound
+        low = None if _all_equal(b, low, -np.inf) else low
+        high = None if _all_equal(b, high, np.inf) else high
+    else:
+        return OTHER, None, None
+    if low is not None and high is not None:
+        unit = _all_equal(b, low, 0.0) and _all_equal(b, high, 1.0)
+        return (UNIT_INTERVAL if unit else INTERVAL), low, high
+    if low is not None:
+        return (POSITIVE if _all_equal(b, low, 0.0) else BOUNDED_BELOW), low, None
+    if high is not None:
+        return BOUNDED_ABOVE, None, high
+    return OTHER, None, None
+
+
+class Site:
+    """What the guide knows of one latent site: its family and how to build it."""
+
+    def __init__(self, b: Backend, name: str, fn, families: Mapping[str, str]):
+        self.name = name
+        self.support = fn.support
+        self.kind, low, high = support_kind(b, fn)
+        self.family = choose_family(name, self.kind, families)
+        self.event_dim = fn.event_dim  # of the parameters; the caller sets it for "normal"
+        self.bounds = (low, high) if self.kind == INTERVAL else None
+        # one-sided: x = shift + sign * (a positive family's draw); None for (0, inf)
+        self.shift = {BOUNDED_BELOW: low, BOUNDED_ABOVE: high}.get(self.kind)
+        self.sign = -1.0 if self.kind == BOUNDED_ABOVE else 1.0
+        relaxed = _unwrap(b, fn) if self.kind == RELAXED else None
+        # the relaxed family of the model (categorical or binary) and how it scores draws
+        self.relaxed_family = type(relaxed) if relaxed is not None else None
+        self.density = getattr(relaxed, "density", None)
+        vector = self.kind == SIMPLEX or self.relaxed_family is b.ours.ExpRelaxedOneHotCategorical
+        # the dims to reinterpret as event dims on top of the family's own event dim
+        self.extra_event_dims = fn.event_dim - (1 if vector else 0)
+        self.params: tuple[str, ...] = ()  # the parameter kinds, filled in at setup
+        self.temperature = None
+        if self.kind == RELAXED:
+            t = relaxed.temperature
+            # relax() gives one temperature to all of a site's batch: keep it a scalar,
+            # so it also serves the full-size parameters of a subsampled site
+            flat = b.to_numpy(t).reshape(-1)
+            self.temperature = flat[0] if np.all(flat == flat[0]) else t
+
+
+class PathwiseGuide:
+    r"""A mean-field autoguide with a reparameterizable family chosen from each latent
+    site's support, so every site gets pathwise ELBO gradients.
+
+    ==================  ======================================================  =========
+    support             families (the first is the default)                     params
+    ==================  ======================================================  =========
+    real                ``"normal"``                                            loc, scale
+    positive            ``"softplus"`` (Normal through softplus),               loc, scale
+                        ``"lognormal"`` (Normal through exp),
+                        ``"normal"`` (Normal through ``biject_to(support)``)
+    (c, inf),           ``"normal"`` (Normal through ``biject_to(support)``:    loc, scale
+    (-inf, c)           ``c + exp``, ``c - exp``), ``"softplus"``
+                        (``c + softplus``, ``c - softplus``), ``"lognormal"``
+    unit interval       ``"kumaraswamy"``, ``"normal"`` (logit-normal)          concentration1,
+                                                                                concentration0
+    (low, high)         ``"kumaraswamy"`` mapped affinely onto (low, high),     as above
+                        ``"normal"``
+    simplex             ``"normal"``: logistic-normal, a Normal through         loc, scale
+                        ``biject_to(simplex)`` (stick-breaking)
+    relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
+                        LogitRelaxedBernoulli (as in the model) with
+                        learnable logits and the model's ``density``
+    anything else       ``"normal"`` through ``biject_to(support)``             loc, scale
+    ==================  ======================================================  =========
+
+    Why softplus is the default for positive sites: with the exp map a draw is
+    :math:`x = e^{\mu + \sigma\epsilon}` and :math:`\partial x / \partial\mu = x`, so the
+    pathwise gradient is multiplied by the sampled value itself; a tail draw of the
+    Normal blows it up, and the gradient variance grows like :math:`e^{2\sigma^2}`. The
+    softplus map is asymptotically linear (:math:`\partial x / \partial\mu =
+    \operatorname{sigmoid}(\mu + \sigma\epsilon) \le 1`), so it never amplifies a draw.
+    One-sided supports with another bound ``c`` (``[c, inf)`` as for a Pareto, or a
+    truncation at ``c``, either end, ``c`` a number or an array) keep ``biject_to``'s
+    shifted exp by default (what the guide has always fitted there, e.g. a
+    concentration whose posterior is lognormal-like); ``"softplus"`` shifts (or
+    reflects) the positive family onto them.
+
+    Relaxed discrete sites are those whose model distribution is an
+    :class:`~ppl_reparam.{backend}.distributions.ExpRelaxedOneHotCategorical` or a
+    :class:`~ppl_reparam.{backend}.distributions.LogitRelaxedBernoulli` (the
+    ``f"{name}_relaxed"`` sites :func:`~ppl_reparam.{backend}.relax.relax` creates); the
+    guide scores its draws with the model's ``density``. The guide's temperature is the
+    ``relax_temperature`` keyword it receives{guide_traced}, else the temperature of the
+    model's relaxed distribution, which :func:`~ppl_reparam.{backend}.relax.relax` set.
+
+    Initialisation: ``init_loc_fn`` picks a value per site, as for {autonormal}. Normal
+    families start at that value (mapped to their unconstrained space) with scale
+    ``init_scale``; Kumaraswamy sites start with that value (clipped into the open
+    interval) as their *median* and the concentrations of
+    :func:`ppl_reparam._guides.kumaraswamy_init` (``concentration1 = 1 / (2 init_scale)``,
+    clipped so that ``concentration0`` lies in [k, 100 k]); relaxed sites start with
+    ``logits = log_softmax(value)`` (binary: the value, a logit).
+
+    {storage}
+    Local sites in a subsampled plate get parameters of the full plate size, indexed by
+    the subsample at every step. Bounds of a support are read once, from the
+    first run of the model: a bound that varies along a subsampled plate is not supported.
+    {draws}
+
+    :param model: a {framework} model.
+    :param families: per-site overrides, e.g. ``{"sigma": "lognormal", "p": "normal"}``;
+        a family that does not fit the site's support is a ``ValueError`` naming the
+        site and the allowed families.
+    :param {autonormal_params}: as for {autonormal}.
+
+    Example::
+
+        {guide_example}
+    """
+
+    _backend: ClassVar[Backend]
+    _families: dict[str, str]
+    _sites: dict[str, Site]
+    _init_scale: float
+    scale_constraint: Any
+
+    @property
+    def site_families(self) -> dict[str, str]:
+        """The family of each latent site (known once the guide has run)."""
+        return {name: site.family for name, site in self._sites.items()}
+
+    def _param_constraint(self, param: str):
+        positive = self._backend.constraints.positive
+        return {
+            "scale": self.scale_constraint,
+            "concentration1": positive,
+            "concentration0": positive,
+        }.get(param, self._backend.constraints.real)
+
+    def _initial_params(self, site: Site, value, unconstrained) -> dict:
+        """Initial values of a site's parameters from its constrained init ``value`` and
+        the same value in the unconstrained space of ``biject_to(support)``."""
+        b = self._backend
+        if site.family == NORMAL:
+            return {"loc": unconstrained, "scale": b.full_like(unconstrained, self._init_scale)}
+        if site.family in (LOGNORMAL, SOFTPLUS):
+            if site.shift is not None:
+                value = site.sign * (value - site.shift)
+            loc = (
+                b.xp.log(value)
+                if site.family == LOGNORMAL
+                else b.transforms.SoftplusTransform().inv(value)
+            )
+            return {"loc": loc, "scale": b.full_like(loc, self._init_scale)}
+        if site.family == KUMARASWAMY:
+            if site.bounds is not None:
+                low, high = site.bounds
+                value = (value - low) / (high - low)
+            a, c = kumaraswamy_init(b.to_numpy(value), self._init_scale)
+            return {"concentration1": b.as_array(a, value), "concentration0": b.as_array(c, value)}
+        if site.relaxed_family is b.ours.LogitRelaxedBernoulli:
+            return {"logits": value}  # the logit of the relaxed bit
+        return {"logits": b.xp.log_softmax(value, -1)}  # relaxed categorical
+
+    def _temperature(self, site: Site, temperature, like):
+        t = site.temperature if temperature is None else temperature
+        return self._backend.as_array(t, like)
+
+    def _distribution(self, site: Site, p: dict, temperature=None):
+        """The guide's distribution at ``site`` with parameters ``p``."""
+        b = self._backend
+        if site.family == NORMAL:
+            fn = b.dist.Normal(p["loc"], p["scale"]).to_event(site.event_dim)
+            if _base_constraint(b, site.support) is b.constraints.real:
+                return fn
+            return b.dist.TransformedDistribution(fn, b.transforms.biject_to(site.support))
+        if site.family in (LOGNORMAL, SOFTPLUS):
+            if site.family == LOGNORMAL:
+                fn = b.dist.LogNormal(p["loc"], p["scale"])
+            else:
+                fn = b.dist.TransformedDistribution(
+                    b.dist.Normal(p["loc"], p["scale"]), b.transforms.SoftplusTransform()
+                )
+            if site.shift is not None:
+                shift = b.affine(site.shift, site.sign, b.constraints.positive)
+                fn = b.dist.TransformedDistribution(fn, shift)
+        elif site.family == KUMARASWAMY:
+            fn = b.ours.Kumaraswamy(p["concentration1"], p["concentration0"])
+            if site.bounds is not None:
+                low, high = site.bounds
+                # domain=unit_interval makes the guide's support (low, high), not R
+                affine = b.affine(low, high - low, b.constraints.unit_interval)
+                fn = b.dist.TransformedDistribution(fn, affine)
+        else:
+            logits = p["logits"]
+            t = self._temperature(site, temperature, logits)
+            fn = site.relaxed_family(t, logits=logits, density=site.density)
+        return fn.to_event(site.extra_event_dims) if site.extra_event_dims else fn
+
+    def _medians(self, params_of: Callable[[Site], dict], temperature) -> dict:
+        """The median of every site, with parameters ``params_of(site)``."""
+        xp = self._backend.xp
+        result = {}
+        for name, site in self._sites.items():
+            p = params_of(site)
+            if site.family == EXP_RELAXED:
+                logits = p["logits"]
+                t = self._temperature(site, temperature, logits)
+                if site.relaxed_family is self._backend.ours.LogitRelaxedBernoulli:
+                    result[name] = logits / t
+                else:
+                    result[name] = xp.log_softmax(logits / t[..., None], -1)
+            else:
+                loc = next(iter(p.values()))
+                result[name] = self._quantile(site, p, xp.constant([0.5], loc)[0])
+        return result
+
+    def _quantiles(self, params_of: Callable[[Site], dict], quantiles) -> dict:
+        """The ``quantiles`` of every non-relaxed site, stacked along a new first axis."""
+        result = {}
+        for name, site in self._sites.items():
+            if site.family == EXP_RELAXED:
+                continue
+            p = params_of(site)
+            q = self._backend.xp.constant(quantiles, next(iter(p.values())))
+            result[name] = self._quantile(site, p, q)
+        return result
+
+    def _quantile(self, site: Site, p: dict, q):
+        b = self._backend
+        if site.family == KUMARASWAMY:
+            x = b.ours.Kumaraswamy(p["concentration1"], p["concentration0"]).icdf(q)
+            if site.bounds is not None:
+                low, high = site.bounds
+                x = low + (high - low) * x
+            return x
+        if site.kind == BOUNDED_ABOVE:
+            q = 1.0 - q  # every family's map onto (-inf, c) decreases
+        z = b.dist.Normal(p["loc"], p["scale"]).icdf(q)
+        if site.family == NORMAL:
+            return b.transforms.biject_to(site.support)(z)
+        x = b.xp.exp(z) if site.family == LOGNORMAL else b.xp.softplus(z)
+        return x if site.shift is None else site.shift + site.sign * x
+
+
+MEDIAN_DOC = r"""The posterior median of each latent site, full size.
+
+        Exact for scalar supports (a monotone map of the family's median; for a
+        Kumaraswamy :math:`(1 - 2^{-1/b})^{1/a}`). For a simplex site it is
+        ``biject_to(simplex)(loc)``, as in AutoNormal; for a relaxed site the draw at the
+        median Gumbel noise, ``log_softmax(logits / temperature)`` (the temperature is
+        ``relax_temperature=`` if given, else the prior's).
+        """
+
+QUANTILES_DOC = """Posterior quantiles of each latent site: {array}s of shape
+        ``(len(quantiles),) + site shape``. Per coordinate of the unconstrained Normal for
+        vector supports (AutoNormal's convention). Relaxed sites have no closed-form
+        marginal quantiles and are left out: sample them {sample_how}."""

@@ -1,14 +1,14 @@
 """Backend-neutral relaxation strategy (no torch or jax import): which sites relax, the
 rewrite of one site, the strategy, the relaxed model and its temperature, ``choose``, and
-the docstrings of all of them. Each backend supplies a :class:`RelaxBackend` record and
+the docstrings of all of them. Each backend supplies a :class:`Backend` record and
 keeps only its reparameterizer protocol (Pyro's ``apply(msg)``, NumPyro's
 ``__call__(name, fn, obs)``)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from numbers import Real
 from typing import Any, ClassVar
 
+from ppl_reparam._backend import Backend
 from ppl_reparam._validation import check_relaxed_density
 from ppl_reparam.schedules import Schedule
 
@@ -21,29 +21,7 @@ def relaxed_site_name(name: str) -> str:
     return name + RELAXED_SUFFIX
 
 
-@dataclass(frozen=True)
-class RelaxBackend:
-    """What the shared relaxation needs from a backend."""
-
-    categorical: tuple[type, ...]  # discrete families relaxed to the ExpConcrete
-    bernoulli: tuple[type, ...]  # discrete families relaxed to the logistic logit
-    discrete_names: str  # "Categorical and Bernoulli", for messages
-    independent: type  # the Independent wrapper
-    expanded: type  # the ExpandedDistribution wrapper
-    exp_relaxed_categorical: type  # ppl_reparam.<backend>.distributions classes
-    logit_relaxed_bernoulli: type
-    array_type: type  # what counts as an array temperature
-    as_array: Callable[[Any, Any], Any]  # (x, like) -> array; dtype and device of like
-    exp: Callable[[Any], Any]
-    sigmoid: Callable[[Any], Any]
-    is_floating: Callable[[Any], bool]
-    tensordot: Callable[[Any, Any], Any]  # contracts the last axis of a with the first of b
-    sample: Callable[[str, Any], Any]  # pyro.sample / numpyro.sample
-    is_observed: Callable[[dict], bool]  # a site the reparam handler would pass as observed
-    reparam: Callable[..., Callable]  # the reparam handler: (model, config=...) -> model
-
-
-def unwrap(b: RelaxBackend, fn) -> tuple[Any, tuple[int, ...], int]:
+def unwrap(b: Backend, fn) -> tuple[Any, tuple[int, ...], int]:
     """Peel ``Independent`` and ``ExpandedDistribution`` wrappers: (base distribution,
     batch shape under the ``Independent`` wrappers, number of reinterpreted dims)."""
     reinterpreted = 0
@@ -56,7 +34,7 @@ def unwrap(b: RelaxBackend, fn) -> tuple[Any, tuple[int, ...], int]:
     return fn, batch_shape, reinterpreted
 
 
-def is_relaxable(b: RelaxBackend, msg: dict) -> bool:
+def is_relaxable(b: Backend, msg: dict) -> bool:
     """Whether a sample site is one :func:`relax` rewrites: an unobserved {discrete}
     site not marked for enumeration."""
     if msg["type"] != "sample" or b.is_observed(msg):
@@ -70,13 +48,13 @@ class RelaxReparam:
     """Reparameterizer replacing a discrete site by its Concrete relaxation.
 
     :param temperature: a positive number or {array} (broadcastable to the site's batch
-        shape){traced}.
+        shape){relax_traced}.
     :param density: ``"concrete"`` (the ExpConcrete / logistic density) or
         ``"categorical"`` (the discrete log-mass extended linearly to the relaxed value);
         see :func:`relax`.
     """
 
-    _backend: ClassVar[RelaxBackend]
+    _backend: ClassVar[Backend]
 
     def __init__(self, temperature: Any = 1.0, density: str = "concrete"):
         self.temperature = temperature
@@ -92,14 +70,14 @@ class RelaxReparam:
         if not isinstance(base, b.categorical + b.bernoulli):
             raise TypeError(
                 f"RelaxReparam: site {name!r} has a {type(base).__name__}; only "
-                f"{b.discrete_names} sites can be relaxed"
+                f"{b.docs['discrete_names']} sites can be relaxed"
             )
         logits = base.logits
         temperature = b.as_array(self.temperature, logits)
         if isinstance(base, b.bernoulli):
-            family, to_value, event_dim = b.logit_relaxed_bernoulli, b.sigmoid, reinterpreted
+            family, to_value, event_dim = b.ours.LogitRelaxedBernoulli, b.sigmoid, reinterpreted
         else:
-            family, to_value = b.exp_relaxed_categorical, b.exp
+            family, to_value = b.ours.ExpRelaxedOneHotCategorical, b.xp.exp
             event_dim = reinterpreted + 1
         relaxed_fn = family(temperature, logits=logits, density=self.density)
         if tuple(relaxed_fn.batch_shape) != batch_shape:
@@ -195,7 +173,7 @@ RELAX_DOC = r"""Relax every unobserved {discrete} site of ``model``.
     as the model::
 
         relaxed = relax(model, temperature=ExponentialDecay(1.0, 1e-3, floor=0.3))
-{example}
+{relax_example}
     ``density`` says how prior and guide score a relaxed draw. ``"concrete"`` (the
     default) is the ExpConcrete density of Maddison, Mnih and Teh (2017).
     ``"categorical"`` is the discrete log-mass extended linearly to the relaxed value,
@@ -230,7 +208,7 @@ are learned, as for mixture weights (see :func:`relax`). A guide provides
 """
 
 
-def choose(b: RelaxBackend, z, options):
+def choose(b: Backend, z, options):
     """``options[z]`` for an integer ``z``; the matching convex combination for a
     relaxed one-hot ``z``.
 
