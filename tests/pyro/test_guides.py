@@ -9,7 +9,7 @@ import torch
 from pyro import poutine
 from pyro.distributions.transforms import AffineTransform, SoftplusTransform
 from pyro.infer import Predictive
-from pyro.infer.autoguide import init_to_value
+from pyro.infer.autoguide import init_to_median, init_to_value
 from pyro.optim import ClippedAdam
 from scipy import stats
 
@@ -17,6 +17,7 @@ from ppl_reparam.pyro.distributions import (
     ExpRelaxedOneHotCategorical,
     Kumaraswamy,
     LogitRelaxedBernoulli,
+    TruncatedNormal,
 )
 from ppl_reparam.pyro.guides import AutoPathwiseGuide
 from ppl_reparam.pyro.infer import fit
@@ -341,3 +342,67 @@ def test_relaxed_sites_take_the_model_family_and_density():
     torch.testing.assert_close(b.log_prob(z), expected)
     median = guide.median(relax_temperature=0.2)
     torch.testing.assert_close(median["b_relaxed"], logits.detach() / 0.2)
+
+
+def one_sided():
+    pyro.sample("x_min", dist.Pareto(1.0, 2.0))  # [1, inf)
+    # (-inf, 2]: interval(-inf, 2) or less_than(2), depending on the distributions' version
+    pyro.sample("neg", TruncatedNormal(torch.tensor(0.0, dtype=torch.float64), 1.0, high=2.0))
+
+
+@pytest.mark.parametrize("family", ["softplus", "lognormal"])
+def test_one_sided_supports_at_any_bound_shift_or_reflect_the_positive_family(family):
+    guide = AutoPathwiseGuide(
+        one_sided,
+        families={"x_min": family, "neg": family},
+        init_loc_fn=init_to_value(
+            values={"x_min": torch.tensor(2.0), "neg": torch.tensor(0.5, dtype=torch.float64)}
+        ),
+    )
+    guide()
+    # the init value maps back onto itself
+    torch.testing.assert_close(guide.median()["x_min"], torch.tensor(2.0))
+    torch.testing.assert_close(guide.median()["neg"], torch.tensor(0.5, dtype=torch.float64))
+    for site in ("x_min", "neg"):
+        setattr(guide.locs, site, torch.tensor(LOC, dtype=torch.float64))
+        setattr(guide.scales, site, torch.tensor(SCALE, dtype=torch.float64))
+    g = np.exp if family == "lognormal" else lambda z: np.log1p(np.exp(z))
+    q = np.array([0.1, 0.5, 0.9])
+    quantiles = guide.quantiles(q.tolist())
+    _close(quantiles["x_min"], 1.0 + g(LOC + SCALE * stats.norm.ppf(q)))
+    # the map onto (-inf, 2) decreases: the q-quantile comes from the (1 - q)-quantile
+    _close(quantiles["neg"], 2.0 - g(LOC + SCALE * stats.norm.ppf(1 - q)))
+    draws = Predictive(guide, num_samples=2000, parallel=True)()
+    assert bool((draws["x_min"] > 1.0).all()) and bool((draws["neg"] < 2.0).all())
+    for name in ("x_min", "neg"):
+        # the share of draws below each quantile is q, within 4 binomial sd
+        below = (draws[name].numpy()[:, None] < quantiles[name].numpy()).mean(0)
+        np.testing.assert_allclose(below, q, atol=4 * np.sqrt(0.25 / 2000))
+
+
+def positive_truncated(y):
+    x = pyro.sample("x", TruncatedNormal(torch.tensor(1.0, dtype=torch.float64), 0.5, low=0.0))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(x, 0.5), obs=y)
+
+
+def test_a_positive_truncated_normal_prior_fits():
+    y = torch.tensor([0.2, -0.1, 0.4, 0.1], dtype=torch.float64)
+    guide = AutoPathwiseGuide(positive_truncated, init_loc_fn=init_to_median)
+    pyro.set_rng_seed(0)
+    steps = 1500
+    fit(
+        positive_truncated,
+        guide,
+        y,
+        num_steps=steps,
+        optim=ClippedAdam({"lr": 0.05, "lrd": 0.1 ** (1 / steps)}),
+        progress_bar=False,
+    )
+    assert guide.site_families == {"x": "softplus"}
+    # exact posterior: the Normal-Normal update of N(1, 0.5^2), truncated to [0, inf);
+    # the project's accuracy bar, 0.3 posterior sd (measured: -0.08 to -0.17 sd across seeds 0-3)
+    precision = 4.0 + len(y) * 4.0
+    m, s = (4.0 + 4.0 * float(y.sum())) / precision, precision**-0.5
+    posterior = stats.truncnorm(-m / s, np.inf, loc=m, scale=s)
+    assert abs(float(guide.median(y)["x"]) - posterior.median()) < 0.3 * posterior.std()
