@@ -9,11 +9,13 @@ the framework forces: where parameters are stored (``PyroModule`` attributes,
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ppl_reparam._backend import Backend
+from ppl_reparam._relax import TEMPERATURE_KWARG
 
 GUIDE_NAME = "AutoPathwiseGuide"
 
@@ -292,15 +294,55 @@ class PathwiseGuide:
     """
 
     _backend: ClassVar[Backend]
-    _families: dict[str, str]
-    _sites: dict[str, Site]
+    _default_init_loc_fn: ClassVar[Callable]  # the framework AutoNormal's default
     _init_scale: float
     scale_constraint: Any
+
+    def __init__(
+        self,
+        model: Callable,
+        *,
+        families: Mapping[str, str] | None = None,
+        init_loc_fn: Callable | None = None,
+        init_scale: float = 0.1,
+        create_plates: Callable | None = None,
+        **kwargs,
+    ):
+        self._families = check_families(families)
+        super().__init__(
+            model,
+            init_loc_fn=self._adapt_init_loc_fn(init_loc_fn or self._default_init_loc_fn),
+            init_scale=check_init_scale(init_scale),
+            create_plates=create_plates,
+            **kwargs,
+        )
+        self._sites: dict[str, Site] = {}
+
+    @staticmethod
+    def _adapt_init_loc_fn(init_loc_fn: Callable) -> Callable:
+        return init_loc_fn
 
     @property
     def site_families(self) -> dict[str, str]:
         """The family of each latent site (known once the guide has run)."""
         return {name: site.family for name, site in self._sites.items()}
+
+    def _sample_sites(self, args: tuple, kwargs: dict) -> dict:
+        """Sample every latent site from its family, inside its plates; returns
+        ``{site: value}``. The backend says which plates (``_plate_frames(name)``) and
+        where the parameters come from (``_call_params(site)``)."""
+        if self.prototype_trace is None:
+            self._setup_prototype(*args, **kwargs)
+        plates = self._create_plates(*args, **kwargs)
+        temperature = kwargs.get(TEMPERATURE_KWARG)
+        result = {}
+        for name, site in self._sites.items():
+            with ExitStack() as stack:
+                for frame in self._plate_frames(name):
+                    stack.enter_context(plates[frame.name])
+                fn = self._distribution(site, self._call_params(site), temperature)
+                result[name] = self._backend.sample(name, fn)
+        return result
 
     def _param_constraint(self, param: str):
         positive = self._backend.constraints.positive

@@ -9,6 +9,7 @@ from numbers import Real
 from typing import Any, ClassVar
 
 from ppl_reparam._backend import Backend
+from ppl_reparam._docs import fill
 from ppl_reparam._validation import check_relaxed_density
 from ppl_reparam.schedules import Schedule
 
@@ -227,3 +228,46 @@ def choose(b: Backend, z, options):
             f"has {options.shape[0]} along its first"
         )
     return b.tensordot(z, options)
+
+
+def backend_api(reparam_class: type[RelaxReparam], module: str) -> tuple:
+    """The public names of a backend's ``relax`` module, built on its reparameterizer
+    (the one piece that follows the framework's protocol): ``(is_relaxable,
+    RelaxStrategy, RelaxedModel, relax, choose)``, each with the shared docstring filled
+    in for the backend and ``__module__`` set to ``module``, where documentation tools
+    list it."""
+    b = reparam_class._backend
+
+    def publish(obj, name: str, doc: str):
+        obj.__name__ = obj.__qualname__ = name
+        obj.__module__ = module
+        obj.__doc__ = fill(doc, **b.docs)
+        return obj
+
+    strategy = publish(
+        type("RelaxStrategy", (RelaxStrategy,), {"_reparam_class": reparam_class}),
+        "RelaxStrategy",
+        RelaxStrategy.__doc__,
+    )
+    model_class = publish(
+        type("RelaxedModel", (RelaxedModel,), {"_strategy_class": strategy}),
+        "RelaxedModel",
+        RelaxedModel.__doc__,
+    )
+
+    def relax_(model: Callable, temperature: Any = 1.0, density: str = "concrete"):
+        return model_class(model, temperature, density)
+
+    def choose_(z, options):
+        return choose(b, z, options)
+
+    def is_relaxable_(msg: dict) -> bool:
+        return is_relaxable(b, msg)
+
+    return (
+        publish(is_relaxable_, "is_relaxable", is_relaxable.__doc__),
+        strategy,
+        model_class,
+        publish(relax_, "relax", RELAX_DOC),
+        publish(choose_, "choose", choose.__doc__),
+    )

@@ -1,8 +1,5 @@
 """An autoguide choosing a reparameterizable family per latent site (NumPyro)."""
 
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
-
 import jax
 import numpyro
 from numpyro.distributions.transforms import biject_to
@@ -21,32 +18,12 @@ __all__ = ["AutoPathwiseGuide"]
 class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
     _backend = BACKEND
 
-    def __init__(
-        self,
-        model: Callable,
-        *,
-        families: Mapping[str, str] | None = None,
-        prefix: str = "auto",
-        init_loc_fn: Callable = init_to_uniform,
-        init_scale: float = 0.1,
-        create_plates: Callable | None = None,
-        forward_mode_differentiation: bool = False,
-    ):
-        self._families = _guides.check_families(families)
-        super().__init__(
-            model,
-            prefix=prefix,
-            init_loc_fn=init_loc_fn,
-            init_scale=_guides.check_init_scale(init_scale),
-            create_plates=create_plates,
-            forward_mode_differentiation=forward_mode_differentiation,
-        )
-        self._sites: dict[str, _guides.Site] = {}
-        self._init_params: dict[str, dict[str, jax.Array]] = {}
+    _default_init_loc_fn = staticmethod(init_to_uniform)
 
     def _setup_prototype(self, *args, **kwargs):
         # AutoNormal's setup: prototype trace, plates, init values repeated to full size
         super()._setup_prototype(*args, **kwargs)
+        self._init_params: dict[str, dict[str, jax.Array]] = {}
         latent = [
             name
             for name, site in self.prototype_trace.items()
@@ -76,18 +53,13 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         return {p: params[f"{site.name}_{self.prefix}_{p}"] for p in site.params}
 
     def __call__(self, *args, **kwargs):
-        if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
-        plates = self._create_plates(*args, **kwargs)
-        temperature = kwargs.get(TEMPERATURE_KWARG)
-        result = {}
-        for name, site in self._sites.items():
-            with ExitStack() as stack:
-                for frame in self.prototype_trace[name]["cond_indep_stack"]:
-                    stack.enter_context(plates[frame.name])
-                p = {param: self._param(site, param) for param in site.params}
-                result[name] = numpyro.sample(name, self._distribution(site, p, temperature))
-        return result
+        return self._sample_sites(args, kwargs)
+
+    def _plate_frames(self, name: str) -> list:
+        return self.prototype_trace[name]["cond_indep_stack"]
+
+    def _call_params(self, site: _guides.Site) -> dict:
+        return {param: self._param(site, param) for param in site.params}
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
         """Draws of every latent site from the fitted guide, of shape ``sample_shape +

@@ -1,10 +1,8 @@
 """An autoguide choosing a reparameterizable family per latent site (Pyro)."""
 
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable
 from operator import attrgetter
 
-import pyro
 import torch
 from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide import AutoNormal
@@ -51,23 +49,8 @@ def _skip_discrete(init_loc_fn: Callable) -> Callable:
 class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
     _backend = BACKEND
 
-    def __init__(
-        self,
-        model: Callable,
-        *,
-        families: Mapping[str, str] | None = None,
-        init_loc_fn: Callable = init_to_feasible,
-        init_scale: float = 0.1,
-        create_plates: Callable | None = None,
-    ):
-        self._families = _guides.check_families(families)
-        super().__init__(
-            model,
-            init_loc_fn=_skip_discrete(init_loc_fn),
-            init_scale=_guides.check_init_scale(init_scale),
-            create_plates=create_plates,
-        )
-        self._sites: dict[str, _guides.Site] = {}
+    _default_init_loc_fn = staticmethod(init_to_feasible)
+    _adapt_init_loc_fn = staticmethod(_skip_discrete)
 
     def _setup_prototype(self, *args, **kwargs):
         # the prototype trace and plates of AutoGuide; AutoNormal's own setup would
@@ -112,19 +95,12 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
 
     def forward(self, *args, **kwargs):
         """Sample every latent site from its family; returns ``{site: value}``."""
-        if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
-        plates = self._create_plates(*args, **kwargs)
-        temperature = kwargs.get(TEMPERATURE_KWARG)
-        result = {}
-        for name, site in self._sites.items():
-            with ExitStack() as stack:
-                for frame in self.prototype_trace.nodes[name]["cond_indep_stack"]:
-                    if frame.vectorized:
-                        stack.enter_context(plates[frame.name])
-                p = self._site_params(site)
-                result[name] = pyro.sample(name, self._distribution(site, p, temperature))
-        return result
+        return self._sample_sites(args, kwargs)
+
+    def _plate_frames(self, name: str) -> list:
+        return [f for f in self.prototype_trace.nodes[name]["cond_indep_stack"] if f.vectorized]
+
+    _call_params = _site_params
 
     @copy_docs_from(_guides.MEDIAN_DOC)
     @torch.no_grad()
