@@ -256,9 +256,10 @@ class PathwiseGuide:
     \operatorname{sigmoid}(\mu + \sigma\epsilon) \le 1`), so it never amplifies a draw.
     One-sided supports with another bound ``c`` (``[c, inf)`` as for a Pareto, or a
     truncation at ``c``, either end, ``c`` a number or an array) keep ``biject_to``'s
-    shifted exp by default (what the guide has always fitted there, e.g. a
-    concentration whose posterior is lognormal-like); ``"softplus"`` shifts (or
-    reflects) the positive family onto them.
+    shifted exp by default: such sites are often scale-like with a long right tail (the
+    Pareto concentration of the rat-tumour model is 0.10 NUTS sd off with it, 0.24 with
+    the shifted softplus); ``"softplus"`` shifts (or reflects) the positive family onto
+    them.
 
     Relaxed discrete sites are those whose model distribution is an
     :class:`~ppl_reparam.{backend}.distributions.ExpRelaxedOneHotCategorical` or a
