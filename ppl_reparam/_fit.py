@@ -187,7 +187,7 @@ def _distribution_arguments(fn: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _innermost(fn: Any) -> Any:
+def innermost(fn: Any) -> Any:
     while getattr(fn, "base_dist", None) is not None:
         fn = fn.base_dist
     return fn
@@ -214,7 +214,7 @@ def _site_problems(site: dict, count: CountNonFinite) -> list[str]:
     if bad:
         if not site.get("is_observed"):
             what = "its sampled value is"
-        elif type(_innermost(fn)).__name__ == "Delta":
+        elif type(innermost(fn)).__name__ == "Delta":
             what = "its deterministic value is"
         else:
             what = "its observed data are"
@@ -226,7 +226,7 @@ def _site_problems(site: dict, count: CountNonFinite) -> list[str]:
             arguments.append(f"`{name}` ({_counted(bad_arg, total_arg)})")
     if arguments:
         problems.append(
-            f"the arguments of its {type(_innermost(fn)).__name__} are non-finite: "
+            f"the arguments of its {type(innermost(fn)).__name__} are non-finite: "
             + ", ".join(arguments)
         )
     if problems:

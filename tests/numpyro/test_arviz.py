@@ -39,9 +39,9 @@ def test_inference_data_has_every_group_and_works_with_arviz():
         result, num_samples=200, dims={"y": ["school"], "theta_raw": ["school"]}
     )
     assert set(idata.posterior.data_vars) == {"mu", "tau", "theta_raw"}
-    assert idata.posterior["theta_raw"].shape == (1, 200, 8)
-    assert idata.posterior_predictive["y"].shape == (1, 200, 8)
-    assert idata.log_likelihood["y"].shape == (1, 200, 8)
+    assert idata.posterior["theta_raw"].shape == (4, 50, 8)
+    assert idata.posterior_predictive["y"].shape == (4, 50, 8)
+    assert idata.log_likelihood["y"].shape == (4, 50, 8)
     np.testing.assert_array_equal(idata.observed_data["y"], y)
     # the predictive is sampled, not the observation repeated
     assert float(idata.posterior_predictive["y"].std()) > 1.0
@@ -82,6 +82,6 @@ def test_export_of_a_relaxed_model_fitted_with_a_schedule():
     )
     assert result.kwargs["relax_temperature"] == schedule(19)
     idata = to_inference_data(result, num_samples=20)
-    assert idata.posterior["z_relaxed"].shape == (1, 20, 30, 2)
-    assert idata.log_likelihood["x"].shape == (1, 20, 30)
+    assert idata.posterior["z_relaxed"].shape == (4, 5, 30, 2)
+    assert idata.log_likelihood["x"].shape == (4, 5, 30)
     assert float(idata.posterior_predictive["x"].std()) > 0.5
