@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ppl_reparam._fit import innermost
+from ppl_reparam._fit import FitResult, innermost
 
 EXPORT_DOC = """Posterior draws from the fitted guide, the posterior predictive, the pointwise
     log likelihood of every observed site and the observed data, as ArviZ data.
@@ -124,7 +124,6 @@ def export(
     dims: dict | None,
 ):
     """ArviZ data from ``num_samples`` draws, one per key in ``keys``."""
-    check_export_args(num_samples, chains)
     single = run(keys[0], frozenset())
     guide_sites, model_sites, _ = single
     observed = [name for name, site in model_sites.items() if _is_data(site)]
@@ -156,6 +155,33 @@ def export(
         ]
     data = {name: to_numpy(model_sites[name]["value"]) for name in observed}
     return build_inference_data(*groups, data, coords, dims, chains)
+
+
+def export_function(
+    prepare: Callable[[FitResult, int, int], tuple[Run, Vectorise, Any, Callable]],
+    backend: str,
+    **doc,
+) -> Callable:
+    """The public ``to_inference_data`` of a backend: one signature and docstring for
+    both; ``prepare(result, num_samples, seed)`` gives the backend's ``(run, vectorise,
+    keys, to_numpy)`` for :func:`export`, ``doc`` fills :data:`EXPORT_DOC`."""
+
+    def to_inference_data(
+        result: FitResult,
+        num_samples: int = 1000,
+        *,
+        chains: int = 4,
+        seed: int = 0,
+        coords: dict | None = None,
+        dims: dict | None = None,
+    ):
+        check_export_args(num_samples, chains)
+        run, vectorise, keys, to_numpy = prepare(result, num_samples, seed)
+        return export(run, vectorise, keys, to_numpy, num_samples, chains, coords, dims)
+
+    to_inference_data.__doc__ = EXPORT_DOC.format(backend=backend, **doc)
+    to_inference_data.__module__ = f"ppl_reparam.{backend}.arviz"
+    return to_inference_data
 
 
 def _chains(samples: dict, chains: int) -> dict:

@@ -29,9 +29,9 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         losses as an uninterrupted one.
     :param seed: {seed}
     :returns: a :class:`FitResult`{returns}.
-    :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or the
-        first step fails on non-finite values (the backend's own error is chained as
-        ``__cause__``). The message names each sample site whose log density is not
+    :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
+        (or the initialisation) fails on non-finite values (the backend's own error is
+        chained as ``__cause__``). The message names each sample site whose log density is not
         finite and says why: non-finite observed data, or which arguments of the
         site's distribution (``loc``, ``scale``, ...) are non-finite. ``sites`` lists
         those sites (``"y (model)"``), ``result`` holds the parameters of the last
@@ -71,6 +71,91 @@ class FitResult:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     state: Any = None  # backend optimizer state (NumPyro SVIState), for continuing
+
+
+@dataclass
+class FitCall:
+    """One call of ``fit`` with its arguments checked: what a backend's SVI loop runs.
+    ``schedule`` is the temperature of each step (``None``: no annealing)."""
+
+    model: Any
+    guide: Any
+    args: tuple
+    kwargs: dict
+    num_steps: int
+    optim: Any
+    loss: Any
+    schedule: Callable | None
+    checkpoint_path: "str | Path | None"
+    checkpoint_every: int | None
+    seed: int
+    progress_bar: bool
+
+    def step_kwargs(self, step: int) -> dict:
+        """The keyword arguments of one step: the user's, plus the temperature."""
+        return step_kwargs(self.kwargs, self.schedule, step)
+
+    def result_kwargs(self, steps_run: int) -> dict:
+        """The keyword arguments a fit result keeps: those of its last step."""
+        return result_kwargs(self.kwargs, self.schedule, steps_run)
+
+    def record(
+        self, step: int, value: float, losses: list, bar: Any, payload: Callable[[], dict]
+    ) -> None:
+        """Book a finite step: its loss, the progress bar, and the checkpoint if one is
+        due (``payload()``: the backend's state, to which the losses and step are added)."""
+        losses.append(value)
+        if self.progress_bar and step % 50 == 0:
+            bar.set_postfix(loss=f"{value:.4g}")
+        if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
+            save_checkpoint(
+                self.checkpoint_path, {**payload(), "losses": list(losses), "step": step + 1}
+            )
+
+
+def fit_function(
+    loop: Callable[[FitCall], FitResult], backend: str, optim_type: type, loss_type: type, **doc
+) -> Callable[..., FitResult]:
+    """The public ``fit`` of a backend: one signature, argument checks and docstring for
+    both, around the backend's SVI ``loop``; ``doc`` fills :data:`FIT_DOC`."""
+
+    def fit(
+        model: Callable,
+        guide: Callable,
+        *args,
+        num_steps: int,
+        optim=None,
+        loss=None,
+        temperature: "float | Schedule | None" = None,
+        checkpoint_path: "str | Path | None" = None,
+        checkpoint_every: int | None = None,
+        seed: int = 0,
+        progress_bar: bool = True,
+        **kwargs,
+    ) -> FitResult:
+        check_fit_args(num_steps, checkpoint_every, checkpoint_path)
+        schedule = temperature_schedule(temperature, model, range(num_steps))
+        return loop(
+            FitCall(
+                model,
+                guide,
+                args,
+                kwargs,
+                num_steps,
+                optim,
+                loss,
+                schedule,
+                checkpoint_path,
+                checkpoint_every,
+                seed,
+                progress_bar,
+            )
+        )
+
+    fit.__annotations__.update(optim=optim_type | None, loss=loss_type | None)
+    fit.__doc__ = FIT_DOC.format(backend=backend, **doc)
+    fit.__module__ = f"ppl_reparam.{backend}.infer"
+    return fit
 
 
 def relaxed_model_temperature(model: Any) -> Any:

@@ -11,15 +11,8 @@ from ppl_reparam._fit import FitResult
 __all__ = ["to_inference_data"]
 
 
-def to_inference_data(
-    result: FitResult,
-    num_samples: int = 1000,
-    *,
-    chains: int = 4,
-    seed: int = 0,
-    coords: dict | None = None,
-    dims: dict | None = None,
-):
+def _prepare(result: FitResult, num_samples: int, seed: int):
+    """The hooks of :func:`ppl_reparam._arviz.export` for a NumPyro fit."""
     args, kwargs = result.args, result.kwargs
     guide = handlers.substitute(result.guide, data=result.params)
 
@@ -35,22 +28,17 @@ def to_inference_data(
             resampled = handlers.trace(resampling).get_trace(*args, **kwargs)
         return guide_trace, model_trace, resampled
 
-    _arviz.check_export_args(num_samples, chains)
-    return _arviz.export(
-        run,
-        lambda draw, _single: jax.jit(jax.vmap(draw)),
-        jax.random.split(jax.random.PRNGKey(seed), num_samples),
-        np.asarray,
-        num_samples,
-        chains,
-        coords,
-        dims,
-    )
+    def vectorise(draw, _single: _arviz.Traces):
+        return jax.jit(jax.vmap(draw))  # one compilation for all draws
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_samples)
+    return run, vectorise, keys, np.asarray
 
 
-to_inference_data.__doc__ = _arviz.EXPORT_DOC.format(
-    how=": ``jax.vmap`` of guide and model over the draws' random keys",
-    backend="numpyro",
+to_inference_data = _arviz.export_function(
+    _prepare,
+    "numpyro",
+    how=": ``jax.vmap`` of guide and model over the draws' random keys, compiled once",
     params="",
     seed="the PRNG seed of the draws.",
 )

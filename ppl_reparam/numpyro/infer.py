@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.schedules import Schedule
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -127,51 +126,38 @@ def _cached_step(model, guide, optim, loss, structure) -> tuple[SVI, Callable]:
     return _compiled[key]
 
 
-def fit(
-    model: Callable,
-    guide: Callable,
-    *args,
-    num_steps: int,
-    optim: optax.GradientTransformation | None = None,
-    loss: ELBO | None = None,
-    temperature: "float | Schedule | None" = None,
-    checkpoint_path: str | None = None,
-    checkpoint_every: int | None = None,
-    seed: int = 0,
-    progress_bar: bool = True,
-    **kwargs,
-) -> FitResult:
-    _fit.check_fit_args(num_steps, checkpoint_every, checkpoint_path)
-    schedule = _fit.temperature_schedule(temperature, model, range(num_steps))
+def _loop(call: _fit.FitCall) -> FitResult:
+    model, guide, args, kwargs = call.model, call.guide, call.args, call.kwargs
     arrays, structure = _split_arrays(args, kwargs)
-    svi, guarded_update = _cached_step(model, guide, optim, loss, structure)
+    svi, guarded_update = _cached_step(model, guide, call.optim, call.loss, structure)
     losses, start = [], 0
-    init_kwargs = _fit.step_kwargs(kwargs, schedule, 0)
+    init_kwargs = call.step_kwargs(0)
+    key = jax.random.PRNGKey(call.seed)
 
     def result(state) -> FitResult:
-        kept = _fit.result_kwargs(kwargs, schedule, len(losses))
+        kept = call.result_kwargs(len(losses))
         params = {} if state is None else svi.get_params(state)
         return FitResult(params, list(losses), model, guide, args, kept, state)
 
     # init also sets up SVI's constraint transforms, which a resumed run needs too
     try:
-        state = svi.init(jax.random.PRNGKey(seed), *args, **init_kwargs)
+        state = svi.init(key, *args, **init_kwargs)
     except (ValueError, RuntimeError) as err:
         # e.g. an autoguide's "Cannot find valid initial parameters", naming no site
-        sites = _non_finite_sites(model, guide, {}, jax.random.PRNGKey(seed), args, init_kwargs)
+        sites = _non_finite_sites(model, guide, {}, key, args, init_kwargs)
         if not sites:
             raise
         message = _fit.failed_step_message(0, sites, err)
         raise NonFiniteLossError(message, result(None), list(sites)) from err
-    checkpoint = _fit.load_checkpoint(checkpoint_path) if checkpoint_path else None
+    checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
     if checkpoint is not None:
         state = checkpoint["state"]
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
 
-    bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
+    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
-        call_kwargs = _fit.step_kwargs(kwargs, schedule, step)
-        temperature = None if schedule is None else call_kwargs[TEMPERATURE_KWARG]
+        call_kwargs = call.step_kwargs(step)
+        temperature = call_kwargs.get(TEMPERATURE_KWARG) if call.schedule else None
         try:
             new_state, value, ok = guarded_update(state, temperature, arrays)
         except jax.errors.JAXTypeError:
@@ -190,19 +176,15 @@ def fit(
             message = _fit.non_finite_message(step, value, sites, bad_grads)
             raise NonFiniteLossError(message, result(state), list(sites))
         state = new_state
-        losses.append(value)
-        if progress_bar and step % 50 == 0:
-            bar.set_postfix(loss=f"{value:.4g}")
-        if checkpoint_every and (step + 1) % checkpoint_every == 0:
-            _fit.save_checkpoint(
-                checkpoint_path,
-                {"state": jax.device_get(state), "losses": list(losses), "step": step + 1},
-            )
+        call.record(step, value, losses, bar, lambda s=state: {"state": jax.device_get(s)})
     return result(state)
 
 
-fit.__doc__ = _fit.FIT_DOC.format(
-    backend="numpyro",
+fit = _fit.fit_function(
+    _loop,
+    "numpyro",
+    optax.GradientTransformation,
+    ELBO,
     optim="an optax transformation or NumPyro optimizer (default ``optax.adam(0.01)``).",
     temperature_note=(
         " as a traced argument of the one compiled step (no recompilation as it changes)"
@@ -216,7 +198,9 @@ fit.__doc__ = _fit.FIT_DOC.format(
     arguments: a second ``fit`` of the same structure, on data of the same shapes, does
     not recompile (pass the same optimizer and loss objects, or leave them out). Array
     arguments (``jax.Array``, NumPy arrays) are traced; anything else (numbers,
-    strings, ``None``) is a static value of the compiled step.
+    strings, ``None``) is a static value of the compiled step. A model that needs its
+    data as concrete values (NumPy operations on an argument) is compiled with the
+    data as constants instead, for that call only.
 """,
 )
 

@@ -1,5 +1,6 @@
 """Export an SVI fit to ArviZ (Pyro)."""
 
+import numpy as np
 import pyro
 import torch
 from pyro import poutine
@@ -13,21 +14,15 @@ __all__ = ["to_inference_data"]
 _DRAWS_PLATE = "_ppl_reparam_draws"
 
 
-def to_inference_data(
-    result: FitResult,
-    num_samples: int = 1000,
-    *,
-    chains: int = 4,
-    seed: int = 0,
-    coords: dict | None = None,
-    dims: dict | None = None,
-):
+def _prepare(result: FitResult, num_samples: int, seed: int):
+    """The hooks of :func:`ppl_reparam._arviz.export` for a Pyro fit."""
     args, kwargs = result.args, result.kwargs
     store = pyro.get_param_store()
     for name, value in result.params.items():
         store[name] = value
     pyro.set_rng_seed(seed)
 
+    @torch.no_grad()
     def run(_key, resample: frozenset) -> _arviz.Traces:
         guide_trace = poutine.trace(result.guide).get_trace(*args, **kwargs)
         model = poutine.replay(result.model, trace=guide_trace)
@@ -47,25 +42,11 @@ def to_inference_data(
 
         return drawn
 
-    with torch.no_grad():
-        return _arviz.export(
-            run,
-            vectorise,
-            [None] * num_samples,
-            lambda x: torch.as_tensor(x).detach().cpu().numpy(),
-            num_samples,
-            chains,
-            coords,
-            dims,
-        )
+    return run, vectorise, [None] * num_samples, _numpy  # Pyro draws from its global RNG
 
 
-to_inference_data.__doc__ = _arviz.EXPORT_DOC.format(
-    how=": the guide and the model under one ``pyro.plate`` of all draws",
-    backend="pyro",
-    params=" (its parameters are loaded into the param store)",
-    seed="seeds Pyro's RNGs before drawing.",
-)
+def _numpy(x) -> np.ndarray:
+    return torch.as_tensor(x).detach().cpu().numpy()
 
 
 def _max_plate_nesting(traces: _arviz.Traces) -> int:
@@ -80,6 +61,15 @@ def _max_plate_nesting(traces: _arviz.Traces) -> int:
         ),
         default=0,
     )
+
+
+to_inference_data = _arviz.export_function(
+    _prepare,
+    "pyro",
+    how=": the guide and the model under one ``pyro.plate`` of all draws",
+    params=" (its parameters are loaded into the param store)",
+    seed="seeds Pyro's RNGs before drawing.",
+)
 
 
 class _Resample(Messenger):

@@ -2,7 +2,6 @@
 clear error naming the sites where the loss or a gradient stopped being finite."""
 
 import math
-from collections.abc import Callable
 
 import pyro
 import pyro.infer.util
@@ -14,7 +13,6 @@ from tqdm.auto import tqdm
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
-from ppl_reparam.schedules import Schedule
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -46,47 +44,41 @@ def _non_finite_sites(model, guide, args, kwargs) -> dict[str, list[str]]:
         return _fit.non_finite_sites(traces, _count_non_finite)
 
 
+def _checkpoint_state(optim: PyroOptim) -> dict:
+    return {
+        "params": pyro.get_param_store().get_state(),
+        "optim": optim.get_state(),
+        "rng": torch.get_rng_state(),
+    }
+
+
 def _params() -> dict:
     store = pyro.get_param_store()
     return {name: store[name].detach().clone() for name in store.keys()}
 
 
-def fit(
-    model: Callable,
-    guide: Callable,
-    *args,
-    num_steps: int,
-    optim: PyroOptim | None = None,
-    loss: ELBO | None = None,
-    temperature: "float | Schedule | None" = None,
-    checkpoint_path: str | None = None,
-    checkpoint_every: int | None = None,
-    seed: int = 0,
-    progress_bar: bool = True,
-    **kwargs,
-) -> FitResult:
-    _fit.check_fit_args(num_steps, checkpoint_every, checkpoint_path)
-    optim = Adam({"lr": 0.01}) if optim is None else optim
-    loss = Trace_ELBO() if loss is None else loss
-    schedule = _fit.temperature_schedule(temperature, model, range(num_steps))
+def _loop(call: _fit.FitCall) -> FitResult:
+    model, guide, args = call.model, call.guide, call.args
+    optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
+    loss = Trace_ELBO() if call.loss is None else call.loss
     losses: list[float] = []
     start = 0
-    checkpoint = _fit.load_checkpoint(checkpoint_path) if checkpoint_path else None
+    checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
     if checkpoint is not None:
         pyro.get_param_store().set_state(checkpoint["params"])
         optim.set_state(checkpoint["optim"])
         torch.set_rng_state(checkpoint["rng"])
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
     else:
-        pyro.set_rng_seed(seed)
+        pyro.set_rng_seed(call.seed)
 
     def result() -> FitResult:
-        kept = _fit.result_kwargs(kwargs, schedule, len(losses))
+        kept = call.result_kwargs(len(losses))
         return FitResult(_params(), list(losses), model, guide, args, kept)
 
-    bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
+    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
-        call_kwargs = _fit.step_kwargs(kwargs, schedule, step)
+        call_kwargs = call.step_kwargs(step)
         rng = torch.get_rng_state()
         try:
             with poutine.trace(param_only=True) as capture:
@@ -115,25 +107,15 @@ def fit(
             raise NonFiniteLossError(message, result(), list(sites))
         optim(set(params.values()))
         pyro.infer.util.zero_grads(set(params.values()))
-        losses.append(value)
-        if progress_bar and step % 50 == 0:
-            bar.set_postfix(loss=f"{value:.4g}")
-        if checkpoint_every and (step + 1) % checkpoint_every == 0:
-            _fit.save_checkpoint(
-                checkpoint_path,
-                {
-                    "params": pyro.get_param_store().get_state(),
-                    "optim": optim.get_state(),
-                    "rng": torch.get_rng_state(),
-                    "losses": list(losses),
-                    "step": step + 1,
-                },
-            )
+        call.record(step, value, losses, bar, lambda: _checkpoint_state(optim))
     return result()
 
 
-fit.__doc__ = _fit.FIT_DOC.format(
-    backend="pyro",
+fit = _fit.fit_function(
+    _loop,
+    "pyro",
+    PyroOptim,
+    ELBO,
     optim='a Pyro optimizer (default ``Adam({"lr": 0.01})``).',
     temperature_note="",
     checkpoint="parameters, optimizer state, RNG state, losses",
