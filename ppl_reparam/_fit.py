@@ -59,9 +59,9 @@ class FitResult:
     :ivar params: the fitted parameters, constrained (name -> array).
     :ivar losses: the loss at every step run, resumed steps included.
     :ivar model: the model, :ivar guide: the guide, :ivar args/kwargs: the data they
-        were fitted to (what posterior sampling and ArviZ export need); when a
-        temperature was given, ``kwargs`` carries ``relax_temperature`` at the last step
-        run.
+        were fitted to (what posterior sampling and ArviZ export need); when the fit
+        passed a temperature (``temperature=`` or a relaxed model's own), ``kwargs``
+        carries ``relax_temperature`` at the last step run.
     """
 
     params: dict

@@ -142,7 +142,8 @@ def _guides():
 
 @pytest.mark.parametrize("guide_kind", ["custom", "AutoNormal", "AutoPathwiseGuide"])
 def test_nan_in_observed_data_names_the_site_and_says_it_is_data(guide_kind):
-    assert pyro.distributions.is_validation_enabled()  # Pyro's default: its own check would fire first
+    # under Pyro's default validation its own check fires before the loss is computed
+    assert pyro.distributions.is_validation_enabled()
     y = torch.tensor([0.3, float("nan"), -0.2, 1.1])
     guide = _guides()[guide_kind](normal_mean_model)
     with pytest.raises(NonFiniteLossError) as info:
