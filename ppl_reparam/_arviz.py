@@ -1,17 +1,195 @@
-"""Backend-neutral assembly of ArviZ InferenceData from NumPy draws.
+"""Backend-neutral export of an SVI fit to ArviZ (no torch or jax import).
+
+A backend supplies one function that draws once from the fitted guide and runs the
+model on that draw (:data:`Run`), and a way to run it for many draws at once
+(:data:`Vectorise`: a plate in Pyro, ``vmap`` in NumPyro). Everything else, from which
+sites are data to the layout of the draws in chains, lives here once.
 
 Works with ArviZ 0.x (one keyword per group) and ArviZ 1.x (``from_dict`` taking one
 mapping of groups); the installed version is detected from ``from_dict``'s signature.
 """
 
 import inspect
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
+from ppl_reparam._fit import FitResult, innermost
 
-def _chain_draw(samples: dict) -> dict:
-    """Add the leading ``chain`` axis ArviZ expects: (draw, ...) -> (1, draw, ...)."""
-    return {name: np.asarray(value)[None] for name, value in samples.items()}
+EXPORT_DOC = """Posterior draws from the fitted guide, the posterior predictive, the pointwise
+    log likelihood of every observed site and the observed data, as ArviZ data.
+
+    The ``num_samples`` independent draws are laid out as ``chains`` chains of
+    ``num_samples // chains`` draws each (shape ``(chains, draws, *site_shape)``), so
+    ``az.summary`` computes every column it prints: for independent draws ``r_hat`` is
+    1 up to sampling noise and ``ess_bulk`` is about ``num_samples``; a larger ``r_hat``
+    flags a guide whose draws are not what the export assumes. ``chains=1`` gives one
+    chain, for which ArviZ cannot compute ``r_hat``.
+
+    Model and guide run once for all draws (vectorised{how}); a model that cannot
+    run vectorised (Python control flow on sampled values) is run once per draw, with
+    a warning.
+
+    :param result: what :func:`ppl_reparam.{backend}.infer.fit` returned{params}.
+    :param num_samples: posterior draws in all, a multiple of ``chains``.
+    :param chains: pseudo-chains to split the draws into (at least 4 draws each are
+        needed for ArviZ's diagnostics).
+    :param seed: {seed}
+    :param coords, dims: as in ``arviz.from_dict``; name the dimensions of observed sites
+        (e.g. ``dims={{"y": ["school"]}}``) so ``az.loo`` and the plots label them.
+    :returns: an ``arviz.InferenceData`` (ArviZ 0.x) or ``xarray.DataTree`` (ArviZ 1.x)
+        with groups ``posterior`` (the guide's latent sites), ``posterior_predictive``
+        and ``log_likelihood`` (one variable per observed site) and ``observed_data``.
+    """
+
+# (guide sites, model sites, model sites with data resampled): name -> site message
+Traces = tuple[Mapping[str, dict], Mapping[str, dict], Mapping[str, dict]]
+# one draw: (draw key, names of the observed sites to resample) -> its traces
+Run = Callable[[Any, frozenset], Traces]
+# (function of one draw key, traces of one draw) -> the function run for all draws at once
+Vectorise = Callable[[Callable, Traces], Callable]
+
+
+def check_export_args(num_samples: int, chains: int) -> None:
+    for name, value in (("num_samples", num_samples), ("chains", chains)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"to_inference_data: {name} must be an integer >= 1, got {value!r}")
+    if num_samples % chains:
+        raise ValueError(
+            f"to_inference_data: num_samples ({num_samples}) must be a multiple of chains "
+            f"({chains})"
+        )
+
+
+def _is_data(site: dict) -> bool:
+    """An observed sample site holding data (not a deterministic value passed on as an
+    observed Delta, as Pyro's reparameterizers do)."""
+    return (
+        site["type"] == "sample"
+        and bool(site.get("is_observed"))
+        and type(innermost(site["fn"])).__name__ != "Delta"
+    )
+
+
+def _latent_names(guide_sites: Mapping[str, dict], model_sites: Mapping[str, dict]) -> list:
+    return [
+        name
+        for name, site in guide_sites.items()
+        if site["type"] == "sample"
+        # a Pyro plate is a sample site of a _Subsample (pyro.poutine.util.site_is_subsample)
+        and type(site["fn"]).__name__ != "_Subsample"
+        and name in model_sites
+        and not model_sites[name].get("is_observed")
+    ]
+
+
+def _groups(traces: Traces, latent: list, observed: list) -> tuple[dict, dict, dict]:
+    """(latent draws, posterior predictive, pointwise log likelihood) of traced draws."""
+    guide_sites, model_sites, resampled = traces
+    return (
+        {name: guide_sites[name]["value"] for name in latent},
+        {name: resampled[name]["value"] for name in observed},
+        {name: model_sites[name]["fn"].log_prob(model_sites[name]["value"]) for name in observed},
+    )
+
+
+def _leading_draws(value: np.ndarray, shape: tuple, num_samples: int) -> np.ndarray:
+    """``value`` of shape ``(num_samples, 1, ..., 1, *shape)`` (a site's draws, padded
+    by the plate or vmap that drew them) as ``(num_samples, *shape)``."""
+    value_shape = value.shape
+    tail = value_shape[len(value_shape) - len(shape) :] if shape else ()
+    if (
+        not value_shape
+        or value_shape[0] != num_samples
+        or tuple(tail) != tuple(shape)
+        or value.size != num_samples * math.prod(shape)
+    ):
+        raise ValueError(
+            f"draws of shape {value_shape} do not hold {num_samples} draws of shape {shape}"
+        )
+    return value.reshape((num_samples, *shape))
+
+
+def export(
+    run: Run,
+    vectorise: Vectorise,
+    keys: Any,
+    to_numpy: Callable[[Any], np.ndarray],
+    num_samples: int,
+    chains: int,
+    coords: dict | None,
+    dims: dict | None,
+):
+    """ArviZ data from ``num_samples`` draws, one per key in ``keys``."""
+    single = run(keys[0], frozenset())
+    guide_sites, model_sites, _ = single
+    observed = [name for name, site in model_sites.items() if _is_data(site)]
+    latent = _latent_names(guide_sites, model_sites)
+    shapes = [
+        {name: to_numpy(value).shape for name, value in group.items()}
+        for group in _groups(single, latent, observed)
+    ]
+
+    def draw(key):
+        return _groups(run(key, frozenset(observed)), latent, observed)
+
+    try:
+        groups = [
+            {name: _leading_draws(to_numpy(v), shape[name], num_samples) for name, v in g.items()}
+            for g, shape in zip(vectorise(draw, single)(keys), shapes, strict=True)
+        ]
+    except Exception as err:  # any failure of the vectorised run: fall back, say why
+        first_line = (str(err).splitlines() or [""])[0]
+        warnings.warn(
+            "to_inference_data: the model does not run vectorised over draws "
+            f"({type(err).__name__}: {first_line}); drawing one at a time instead",
+            stacklevel=3,
+        )
+        rows = [draw(keys[i]) for i in range(num_samples)]
+        groups = [
+            {name: np.stack([to_numpy(row[g][name]) for row in rows]) for name in shape}
+            for g, shape in enumerate(shapes)
+        ]
+    data = {name: to_numpy(model_sites[name]["value"]) for name in observed}
+    return build_inference_data(*groups, data, coords, dims, chains)
+
+
+def export_function(
+    prepare: Callable[[FitResult, int, int], tuple[Run, Vectorise, Any, Callable]],
+    backend: str,
+    **doc,
+) -> Callable:
+    """The public ``to_inference_data`` of a backend: one signature and docstring for
+    both; ``prepare(result, num_samples, seed)`` gives the backend's ``(run, vectorise,
+    keys, to_numpy)`` for :func:`export`, ``doc`` fills :data:`EXPORT_DOC`."""
+
+    def to_inference_data(
+        result: FitResult,
+        num_samples: int = 1000,
+        *,
+        chains: int = 4,
+        seed: int = 0,
+        coords: dict | None = None,
+        dims: dict | None = None,
+    ):
+        check_export_args(num_samples, chains)
+        run, vectorise, keys, to_numpy = prepare(result, num_samples, seed)
+        return export(run, vectorise, keys, to_numpy, num_samples, chains, coords, dims)
+
+    to_inference_data.__doc__ = EXPORT_DOC.format(backend=backend, **doc)
+    to_inference_data.__module__ = f"ppl_reparam.{backend}.arviz"
+    return to_inference_data
+
+
+def _chains(samples: dict, chains: int) -> dict:
+    """Split the leading draw axis into ``chains``: (draw, ...) -> (chain, draw, ...)."""
+    return {
+        name: np.asarray(value).reshape((chains, -1, *np.shape(value)[1:]))
+        for name, value in samples.items()
+    }
 
 
 def build_inference_data(
@@ -21,14 +199,15 @@ def build_inference_data(
     observed_data: dict,
     coords: dict | None,
     dims: dict | None,
+    chains: int = 1,
 ):
     """An ``arviz.InferenceData`` (ArviZ 0.x) or ``xarray.DataTree`` (ArviZ 1.x)."""
     import arviz as az
 
     groups = {
-        "posterior": _chain_draw(posterior),
-        "posterior_predictive": _chain_draw(posterior_predictive),
-        "log_likelihood": _chain_draw(log_likelihood),
+        "posterior": _chains(posterior, chains),
+        "posterior_predictive": _chains(posterior_predictive, chains),
+        "log_likelihood": _chains(log_likelihood, chains),
         "observed_data": {name: np.asarray(v) for name, v in observed_data.items()},
     }
     groups = {name: group for name, group in groups.items() if group}

@@ -1,18 +1,50 @@
 """Backend-neutral pieces of the fit loop (no torch or jax import)."""
 
+import math
 import pickle
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.schedules import Constant, Schedule
+
+FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
+
+    :param optim: {optim}
+    :param loss: an ELBO (default ``Trace_ELBO()``).
+    :param temperature: a number > 0 or a :class:`~ppl_reparam.schedules.Schedule`; if
+        given, each step passes ``relax_temperature=temperature(step)`` to model and
+        guide{temperature_note}. For a model made by
+        :func:`~ppl_reparam.{backend}.relax.relax` the temperature is the model's own
+        (a schedule is annealed step by step): leave ``temperature`` out, or give the
+        same values; a ``temperature`` that disagrees with the model's at a step this
+        fit runs is a ``ValueError``.
+    :param checkpoint_path: file to write every ``checkpoint_every`` steps ({checkpoint})
+        and to resume from if it exists: a run interrupted and resumed gives the same
+        losses as an uninterrupted one.
+    :param seed: {seed}
+    :returns: a :class:`FitResult`{returns}.
+    :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
+        (or the initialisation) fails on non-finite values (the backend's own error is
+        chained as ``__cause__``). The message names each sample site whose log density is not
+        finite and says why: non-finite observed data, or which arguments of the
+        site's distribution (``loc``, ``scale``, ...) are non-finite. ``sites`` lists
+        those sites (``"y (model)"``), ``result`` holds the parameters of the last
+        finite step.
+    {extra}"""
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss or a gradient became NaN/inf. ``result`` holds the fit up to the last
     step whose loss and gradients were finite (its parameters are those before the bad
-    step); ``sites`` names the sample sites whose log density was non-finite there."""
+    step); ``sites`` names the sample sites whose log density was non-finite there, as
+    ``"name (model)"`` or ``"name (guide)"``; the message says for each whether its
+    observed data or which of its distribution's arguments are non-finite."""
 
     def __init__(self, message: str, result: "Any", sites: list[str]):
         super().__init__(message)
@@ -27,9 +59,9 @@ class FitResult:
     :ivar params: the fitted parameters, constrained (name -> array).
     :ivar losses: the loss at every step run, resumed steps included.
     :ivar model: the model, :ivar guide: the guide, :ivar args/kwargs: the data they
-        were fitted to (what posterior sampling and ArviZ export need); when a
-        temperature was given, ``kwargs`` carries ``relax_temperature`` at the last step
-        run.
+        were fitted to (what posterior sampling and ArviZ export need); when the fit
+        passed a temperature (``temperature=`` or a relaxed model's own), ``kwargs``
+        carries ``relax_temperature`` at the last step run.
     """
 
     params: dict
@@ -41,18 +73,150 @@ class FitResult:
     state: Any = None  # backend optimizer state (NumPyro SVIState), for continuing
 
 
-def as_schedule(temperature: "float | Schedule | None") -> Schedule | None:
-    if temperature is None or isinstance(temperature, Schedule):
+@dataclass
+class FitCall:
+    """One call of ``fit`` with its arguments checked: what a backend's SVI loop runs.
+    ``schedule`` is the temperature of each step (``None``: no annealing)."""
+
+    model: Any
+    guide: Any
+    args: tuple
+    kwargs: dict
+    num_steps: int
+    optim: Any
+    loss: Any
+    schedule: Callable | None
+    checkpoint_path: "str | Path | None"
+    checkpoint_every: int | None
+    seed: int
+    progress_bar: bool
+
+    def step_kwargs(self, step: int) -> dict:
+        """The keyword arguments of one step: the user's, plus the temperature."""
+        return step_kwargs(self.kwargs, self.schedule, step)
+
+    def result_kwargs(self, steps_run: int) -> dict:
+        """The keyword arguments a fit result keeps: those of its last step."""
+        return result_kwargs(self.kwargs, self.schedule, steps_run)
+
+    def record(
+        self, step: int, value: float, losses: list, bar: Any, payload: Callable[[], dict]
+    ) -> None:
+        """Book a finite step: its loss, the progress bar, and the checkpoint if one is
+        due (``payload()``: the backend's state, to which the losses and step are added)."""
+        losses.append(value)
+        if self.progress_bar and step % 50 == 0:
+            bar.set_postfix(loss=f"{value:.4g}")
+        if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
+            save_checkpoint(
+                self.checkpoint_path, {**payload(), "losses": list(losses), "step": step + 1}
+            )
+
+
+def fit_function(
+    loop: Callable[[FitCall], FitResult], backend: str, optim_type: type, loss_type: type, **doc
+) -> Callable[..., FitResult]:
+    """The public ``fit`` of a backend: one signature, argument checks and docstring for
+    both, around the backend's SVI ``loop``; ``doc`` fills :data:`FIT_DOC`."""
+
+    def fit(
+        model: Callable,
+        guide: Callable,
+        *args,
+        num_steps: int,
+        optim=None,
+        loss=None,
+        temperature: "float | Schedule | None" = None,
+        checkpoint_path: "str | Path | None" = None,
+        checkpoint_every: int | None = None,
+        seed: int = 0,
+        progress_bar: bool = True,
+        **kwargs,
+    ) -> FitResult:
+        check_fit_args(num_steps, checkpoint_every, checkpoint_path)
+        schedule = temperature_schedule(temperature, model, range(num_steps))
+        return loop(
+            FitCall(
+                model,
+                guide,
+                args,
+                kwargs,
+                num_steps,
+                optim,
+                loss,
+                schedule,
+                checkpoint_path,
+                checkpoint_every,
+                seed,
+                progress_bar,
+            )
+        )
+
+    fit.__annotations__.update(optim=optim_type | None, loss=loss_type | None)
+    fit.__doc__ = FIT_DOC.format(backend=backend, **doc)
+    fit.__module__ = f"ppl_reparam.{backend}.infer"
+    return fit
+
+
+def relaxed_model_temperature(model: Any) -> Any:
+    """The temperature a relaxed model (see ``relax``) was built with: a number, an
+    array or a :class:`~ppl_reparam.schedules.Schedule`; ``None`` for any other model."""
+    if not callable(getattr(model, "temperature_at", None)):
+        return None
+    temperature = getattr(model, "temperature", None)
+    if temperature is None:  # a RelaxedModel without the public `temperature` property
+        temperature = model._spec.temperature
+    return temperature
+
+
+def _check_temperature(temperature: Any) -> Schedule:
+    if isinstance(temperature, Schedule):
         return temperature
-    return Constant(temperature)
+    if (
+        isinstance(temperature, Real)
+        and not isinstance(temperature, bool)
+        and math.isfinite(temperature)
+        and temperature > 0
+    ):
+        return Constant(temperature)
+    raise ValueError(
+        "fit: `temperature` must be a finite number > 0 or a "
+        f"ppl_reparam.schedules.Schedule, got {temperature!r}"
+    )
 
 
-def result_kwargs(kwargs: dict, schedule: Schedule | None, steps_run: int) -> dict:
+def _as_numpy(x: Any) -> np.ndarray:
+    return np.asarray(x.tolist() if hasattr(x, "tolist") else x)
+
+
+def temperature_schedule(temperature: Any, model: Any, steps: Iterable[int]) -> Callable | None:
+    """The temperature of each step (``step -> value``), or ``None`` for no annealing.
+
+    ``temperature`` is fit's argument; a relaxed ``model`` brings its own, which is used
+    when ``temperature`` is ``None``. Given both, they must agree at every step in
+    ``steps``: one setting, one value."""
+    own = relaxed_model_temperature(model)
+    if temperature is None:
+        return None if own is None else model.temperature_at
+    schedule = _check_temperature(temperature)
+    if own is not None and own is not temperature:
+        for step in steps:
+            given, built = schedule(step), model.temperature_at(step)
+            if not np.all(_as_numpy(given) == _as_numpy(built)):
+                raise ValueError(
+                    f"fit: `temperature` gives {given!r} at step {step} but the relaxed "
+                    f"model was built with temperature {own!r}, which gives {built!r}; "
+                    "leave `temperature` out to use the model's"
+                )
+    return schedule
+
+
+def result_kwargs(kwargs: dict, schedule: Callable | None, steps_run: int) -> dict:
     """The keyword arguments a fit result keeps: those of its last step."""
     return dict(step_kwargs(kwargs, schedule, max(steps_run - 1, 0)))
 
 
-def step_kwargs(kwargs: dict, schedule: Schedule | None, step: int) -> dict:
+def step_kwargs(kwargs: dict, schedule: Callable | None, step: int) -> dict:
     """The keyword arguments of one step: the user's, plus the temperature if annealing."""
     if schedule is None:
         return kwargs
@@ -88,11 +252,115 @@ def load_checkpoint(path: "str | Path") -> dict | None:
         return pickle.load(f)
 
 
-def non_finite_message(step: int, loss: float, sites: list[str], bad_grads: list[str]) -> str:
+# (number of non-finite entries, number of entries) of an array of the backend
+CountNonFinite = Callable[[Any], tuple[int, int]]
+
+
+def _distribution_arguments(fn: Any) -> list[tuple[str, Any]]:
+    """The arguments (``arg_constraints``) of a distribution and of the distributions it
+    wraps (``Independent``, ``Masked``, ``Expanded``, transformed), outermost first."""
+    found, seen = [], set()
+    while fn is not None:
+        for name in getattr(fn, "arg_constraints", {}):
+            if name not in seen:
+                seen.add(name)
+                try:
+                    found.append((name, getattr(fn, name)))
+                except Exception:  # a lazily derived argument that cannot be computed
+                    continue
+        fn = getattr(fn, "base_dist", None)
+    return found
+
+
+def innermost(fn: Any) -> Any:
+    while getattr(fn, "base_dist", None) is not None:
+        fn = fn.base_dist
+    return fn
+
+
+def _count(count: CountNonFinite, x: Any) -> tuple[int, int]:
+    if x is None:
+        return 0, 0
+    try:
+        return count(x)
+    except (TypeError, ValueError):  # not an array of numbers (a transform, a string)
+        return 0, 0
+
+
+def _counted(bad: int, total: int) -> str:
+    return f"{bad} of {total} value{'s' if total != 1 else ''}"
+
+
+def _site_problems(site: dict, count: CountNonFinite) -> list[str]:
+    """Why one sample site has a non-finite log density (empty if it has not)."""
+    fn, value = site["fn"], site["value"]
+    problems = []
+    bad, total = _count(count, value)
+    if bad:
+        if not site.get("is_observed"):
+            what = "its sampled value is"
+        elif type(innermost(fn)).__name__ == "Delta":
+            what = "its deterministic value is"
+        else:
+            what = "its observed data are"
+        problems.append(f"{what} non-finite ({_counted(bad, total)} NaN or inf)")
+    arguments = []
+    for name, argument in _distribution_arguments(fn):
+        bad_arg, total_arg = _count(count, argument)
+        if bad_arg:
+            arguments.append(f"`{name}` ({_counted(bad_arg, total_arg)})")
+    if arguments:
+        problems.append(
+            f"the arguments of its {type(innermost(fn)).__name__} are non-finite: "
+            + ", ".join(arguments)
+        )
+    if problems:
+        return problems
+    try:
+        bad, total = count(fn.log_prob(value))
+    except Exception as err:  # validation the diagnosis cannot switch off
+        return [f"its log density raised {type(err).__name__}: {str(err).splitlines()[0]}"]
+    if bad:
+        return [
+            f"its log density is non-finite at {_counted(bad, total)} (a value outside "
+            "the support, or an observation of probability zero)"
+        ]
+    return []
+
+
+def non_finite_sites(
+    traces: Iterable[tuple[str, Iterable[tuple[str, dict]]]], count: CountNonFinite
+) -> dict[str, list[str]]:
+    """``{"name (origin)": [why, ...]}`` for every sample site whose log density is not
+    finite, from ``(origin, ((name, site), ...))`` pairs of traced sites (``origin`` is
+    ``"model"`` or ``"guide"``); sites with non-finite observed data come first."""
+    found = {}
+    for origin, sites in traces:
+        for name, site in sites:
+            if site["type"] == "sample":
+                problems = _site_problems(site, count)
+                if problems:
+                    found[f"{name} ({origin})"] = problems
+    data_first = sorted(found, key=lambda label: "observed data" not in found[label][0])
+    return {label: found[label] for label in data_first}
+
+
+def _site_lines(sites: dict[str, list[str]]) -> list[str]:
+    return [f"site {label}: {'; '.join(problems)}" for label, problems in sites.items()]
+
+
+def non_finite_message(
+    step: int, loss: float, sites: dict[str, list[str]], bad_grads: list[str]
+) -> str:
     parts = [f"fit: non-finite loss or gradient at step {step} (loss={loss})"]
-    if sites:
-        parts.append(f"sample sites with a non-finite log density: {', '.join(sites)}")
+    parts += _site_lines(sites)
     if bad_grads:
         parts.append(f"parameters with a non-finite gradient: {', '.join(bad_grads)}")
     parts.append("the last finite parameters are in the error's `result`")
+    return "; ".join(parts)
+
+
+def failed_step_message(step: int, sites: dict[str, list[str]], err: BaseException) -> str:
+    parts = [f"fit: step {step} failed on non-finite values (the {type(err).__name__} is chained)"]
+    parts += _site_lines(sites)
     return "; ".join(parts)

@@ -3,76 +3,51 @@
 import jax
 import numpy as np
 from numpyro import handlers
-from numpyro.infer import Predictive
-from numpyro.infer.util import log_likelihood
 from numpyro.primitives import Messenger
 
-from ppl_reparam._arviz import build_inference_data
+from ppl_reparam import _arviz
 from ppl_reparam._fit import FitResult
 
 __all__ = ["to_inference_data"]
 
 
-def to_inference_data(
-    result: FitResult,
-    num_samples: int = 1000,
-    *,
-    seed: int = 0,
-    coords: dict | None = None,
-    dims: dict | None = None,
-):
-    """Posterior draws from the fitted guide, the posterior predictive, the pointwise log
-    likelihood of every observed site and the observed data, as ArviZ data (one chain).
-
-    :param result: what :func:`ppl_reparam.numpyro.infer.fit` returned.
-    :param num_samples: posterior draws.
-    :param coords, dims: as in ``arviz.from_dict``; name the dimensions of observed sites
-        (e.g. ``dims={"y": ["school"]}``) so ``az.loo`` and the plots label them.
-    """
+def _prepare(result: FitResult, num_samples: int, seed: int):
+    """The hooks of :func:`ppl_reparam._arviz.export` for a NumPyro fit."""
     args, kwargs = result.args, result.kwargs
-    key_post, key_pred = jax.random.split(jax.random.PRNGKey(seed))
-    guide_draws = Predictive(result.guide, params=result.params, num_samples=num_samples)(
-        key_post, *args, **kwargs
-    )
-    model_trace = _model_trace(result, args, kwargs)
-    observed = {
-        name: site["value"]
-        for name, site in model_trace.items()
-        if site["type"] == "sample" and site["is_observed"]
-    }
-    latent = {
-        name: value
-        for name, value in guide_draws.items()
-        if name in model_trace and not model_trace[name].get("is_observed", False)
-    }
-    predictive = Predictive(
-        _Resample(result.model, set(observed)),
-        posterior_samples=latent,
-        return_sites=list(observed),
-    )
-    posterior_predictive = predictive(key_pred, *args, **kwargs)
-    loglik = log_likelihood(result.model, latent, *args, **kwargs)
-    return build_inference_data(
-        {k: np.asarray(v) for k, v in latent.items()},
-        {k: np.asarray(v) for k, v in posterior_predictive.items() if k in observed},
-        {k: np.asarray(v) for k, v in loglik.items()},
-        {k: np.asarray(v) for k, v in observed.items()},
-        coords,
-        dims,
-    )
-
-
-def _model_trace(result: FitResult, args, kwargs):
     guide = handlers.substitute(result.guide, data=result.params)
-    guide_trace = handlers.trace(handlers.seed(guide, 0)).get_trace(*args, **kwargs)
-    model = handlers.replay(handlers.seed(result.model, 0), guide_trace)
-    return handlers.trace(model).get_trace(*args, **kwargs)
+
+    def run(key, resample: frozenset) -> _arviz.Traces:
+        key_guide, key_model, key_data = jax.random.split(key, 3)
+        guide_trace = handlers.trace(handlers.seed(guide, key_guide)).get_trace(*args, **kwargs)
+        model = handlers.replay(result.model, guide_trace)
+        model_trace = handlers.trace(handlers.seed(model, key_model)).get_trace(*args, **kwargs)
+        resampled = model_trace
+        if resample:
+            # the seed handler outermost, so that the sites _Resample frees get a key
+            resampling = handlers.seed(_Resample(model, resample), key_data)
+            resampled = handlers.trace(resampling).get_trace(*args, **kwargs)
+        return guide_trace, model_trace, resampled
+
+    def vectorise(draw, _single: _arviz.Traces):
+        return jax.jit(jax.vmap(draw))  # one compilation for all draws
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_samples)
+    return run, vectorise, keys, np.asarray
+
+
+to_inference_data = _arviz.export_function(
+    _prepare,
+    "numpyro",
+    how=": ``jax.vmap`` of guide and model over the draws' random keys, compiled once",
+    params="",
+    seed="the PRNG seed of the draws.",
+)
 
 
 class _Resample(Messenger):
     """Draw the named observed sites afresh instead of returning the observation."""
 
-    def __init__(self, fn, names: set[str]):
+    def __init__(self, fn, names: frozenset):
         super().__init__(fn)
         self.names = names
 

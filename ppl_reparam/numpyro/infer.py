@@ -1,7 +1,8 @@
 """An SVI loop that loses nothing (NumPyro): progress bar, annealing without
-recompilation, checkpoints, and a clear error naming the sites where the loss or a
-gradient stopped being finite."""
+recompilation, a compiled step reused across calls, checkpoints, and a clear error
+naming the sites where the loss or a gradient stopped being finite."""
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import jax
@@ -14,50 +15,46 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.elbo import ELBO
 from tqdm.auto import tqdm
 
-from ppl_reparam._fit import (
-    FitResult,
-    NonFiniteLossError,
-    as_schedule,
-    check_fit_args,
-    load_checkpoint,
-    non_finite_message,
-    result_kwargs,
-    save_checkpoint,
-    step_kwargs,
-)
+from ppl_reparam import _fit
+from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.schedules import Schedule
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
+# compiled steps kept for reuse by later fits (least recently used dropped first)
+_CACHE_SIZE = 16
+_compiled: OrderedDict = OrderedDict()
 
-def _non_finite_sites(model, guide, params, rng_key, args, kwargs) -> list[str]:
-    """Sample sites of model and guide whose log density is not finite, for one draw.
+
+def _count_non_finite(x) -> tuple[int, int]:
+    x = jnp.asarray(x)
+    return int(jnp.sum(~jnp.isfinite(x))), int(x.size)
+
+
+def _non_finite_sites(model, guide, params, rng_key, args, kwargs) -> dict[str, list[str]]:
+    """Sample sites of model and guide whose log density is not finite, for one draw,
+    with the reason (see :func:`ppl_reparam._fit.non_finite_sites`).
 
     Validation is off while tracing, so a parameter gone out of its support shows up as
-    a non-finite density at its site rather than as an exception here."""
+    a non-finite density at its site rather than as an exception here. A guide that
+    cannot run (an autoguide that found no valid initial values) leaves the model's
+    prior draw."""
     with numpyro.validation_enabled(False):
-        return _non_finite_sites_unvalidated(model, guide, params, rng_key, args, kwargs)
-
-
-def _non_finite_sites_unvalidated(model, guide, params, rng_key, args, kwargs) -> list[str]:
-    guide_trace = handlers.trace(
-        handlers.seed(handlers.substitute(guide, data=params), rng_key)
-    ).get_trace(*args, **kwargs)
-    model_trace = handlers.trace(
-        handlers.replay(
-            handlers.substitute(handlers.seed(model, rng_key), data=params), guide_trace
-        )
-    ).get_trace(*args, **kwargs)
-    bad = []
-    for prefix, trace in (("guide", guide_trace), ("model", model_trace)):
-        for name, site in trace.items():
-            if site["type"] != "sample":
-                continue
-            log_p = site["fn"].log_prob(site["value"])
-            if not bool(jnp.all(jnp.isfinite(log_p))):
-                bad.append(f"{name} ({prefix})")
-    return bad
+        traces = []
+        model = handlers.substitute(handlers.seed(model, rng_key), data=params)
+        try:
+            guide_trace = handlers.trace(
+                handlers.seed(handlers.substitute(guide, data=params), rng_key)
+            ).get_trace(*args, **kwargs)
+            traces.append(("guide", guide_trace.items()))
+            model = handlers.replay(model, guide_trace)
+        except (ValueError, RuntimeError):
+            pass
+        try:
+            traces.append(("model", handlers.trace(model).get_trace(*args, **kwargs).items()))
+        except (ValueError, RuntimeError):
+            pass
+        return _fit.non_finite_sites(traces, _count_non_finite)
 
 
 def _all_finite(tree) -> jax.Array:
@@ -65,90 +62,147 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def fit(
-    model: Callable,
-    guide: Callable,
-    *args,
-    num_steps: int,
-    optim: optax.GradientTransformation | None = None,
-    loss: ELBO | None = None,
-    temperature: "float | Schedule | None" = None,
-    checkpoint_path: str | None = None,
-    checkpoint_every: int | None = None,
-    seed: int = 0,
-    progress_bar: bool = True,
-    **kwargs,
-) -> FitResult:
-    """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
+def _split_arrays(args: tuple, kwargs: dict) -> tuple[list, tuple]:
+    """The array leaves of ``(args, kwargs)`` (traced by the compiled step), and the
+    structure with every other leaf (closed over, part of the cache key)."""
+    leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+    is_array = [isinstance(leaf, jax.Array | np.ndarray) for leaf in leaves]
+    arrays = [leaf for leaf, a in zip(leaves, is_array, strict=True) if a]
+    static = tuple(None if a else leaf for leaf, a in zip(leaves, is_array, strict=True))
+    return arrays, (treedef, tuple(is_array), static)
 
-    :param optim: an optax transformation or NumPyro optimizer (default
-        ``optax.adam(0.01)``).
-    :param loss: an ELBO (default ``Trace_ELBO()``).
-    :param temperature: a number or :class:`~ppl_reparam.schedules.Schedule`; if given,
-        each step passes ``relax_temperature=temperature(step)`` to model and guide as a
-        traced argument of the one compiled step (no recompilation as it changes).
-    :param checkpoint_path: file to write every ``checkpoint_every`` steps (the whole
-        SVI state, RNG key included, and the losses) and to resume from if it exists: a
-        run interrupted and resumed gives the same losses as an uninterrupted one.
-    :param seed: the PRNG seed of a fresh run.
-    :returns: a :class:`FitResult`; ``state`` is the final SVI state.
-    :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf; its
-        ``result`` holds the parameters of the last finite step and ``sites`` the sample
-        sites whose log density was non-finite.
-    """
-    check_fit_args(num_steps, checkpoint_every, checkpoint_path)
-    optim = optax.adam(0.01) if optim is None else optim
-    svi = SVI(model, guide, optim, Trace_ELBO() if loss is None else loss)
-    schedule = as_schedule(temperature)
-    # init also sets up SVI's constraint transforms, which a resumed run needs too
-    state = svi.init(jax.random.PRNGKey(seed), *args, **step_kwargs(kwargs, schedule, 0))
-    losses, start = [], 0
-    checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path else None
-    if checkpoint is not None:
-        state = checkpoint["state"]
-        losses, start = list(checkpoint["losses"]), checkpoint["step"]
+
+def _static_structure(args: tuple, kwargs: dict) -> tuple:
+    """A structure (see :func:`_split_arrays`) that closes over every leaf, arrays too."""
+    leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+    return treedef, (False,) * len(leaves), tuple(leaves)
+
+
+def _join_arrays(arrays: list, structure: tuple) -> tuple[tuple, dict]:
+    treedef, is_array, static = structure
+    supply = iter(arrays)
+    leaves = [next(supply) if a else leaf for a, leaf in zip(is_array, static, strict=True)]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _compile(model, guide, optim, loss, structure) -> tuple[SVI, Callable]:
+    """An SVI object and its guarded step, jitted once for all calls of this structure."""
+    svi = SVI(
+        model,
+        guide,
+        optax.adam(0.01) if optim is None else optim,
+        Trace_ELBO() if loss is None else loss,
+    )
+    return svi, _guarded_step(svi, structure)
+
+
+def _guarded_step(svi: SVI, structure: tuple) -> Callable:
+    """The jitted SVI step that keeps the old state where the new one is not finite."""
 
     @jax.jit
-    def guarded_update(state, temperature):
-        # only the temperature is traced; data and user keywords are closed over
-        call_kwargs = (
-            kwargs
-            if temperature is None
-            else step_kwargs(kwargs, schedule, 0) | {TEMPERATURE_KWARG: temperature}
-        )
-        new_state, value = svi.update(state, *args, **call_kwargs)
+    def guarded_update(state, temperature, arrays):
+        args, kwargs = _join_arrays(arrays, structure)
+        if temperature is not None:  # traced: annealing does not recompile
+            kwargs = {**kwargs, TEMPERATURE_KWARG: temperature}
+        new_state, value = svi.update(state, *args, **kwargs)
         ok = jnp.isfinite(value) & _all_finite(svi.get_params(new_state))
         kept = jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), new_state, state)
         return kept, value, ok
 
-    def result(state) -> FitResult:
-        kept = result_kwargs(kwargs, schedule, len(losses))
-        return FitResult(svi.get_params(state), list(losses), model, guide, args, kept, state)
+    return guarded_update
 
-    bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
+
+def _cached_step(model, guide, optim, loss, structure) -> tuple[SVI, Callable]:
+    key = (model, guide, optim, loss, structure)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable non-array argument: compile for this call only
+        return _compile(model, guide, optim, loss, structure)
+    if key not in _compiled:
+        _compiled[key] = _compile(model, guide, optim, loss, structure)
+        if len(_compiled) > _CACHE_SIZE:
+            _compiled.popitem(last=False)
+    _compiled.move_to_end(key)
+    return _compiled[key]
+
+
+def _loop(call: _fit.FitCall) -> FitResult:
+    model, guide, args, kwargs = call.model, call.guide, call.args, call.kwargs
+    arrays, structure = _split_arrays(args, kwargs)
+    svi, guarded_update = _cached_step(model, guide, call.optim, call.loss, structure)
+    losses, start = [], 0
+    init_kwargs = call.step_kwargs(0)
+    key = jax.random.PRNGKey(call.seed)
+
+    def result(state) -> FitResult:
+        kept = call.result_kwargs(len(losses))
+        params = {} if state is None else svi.get_params(state)
+        return FitResult(params, list(losses), model, guide, args, kept, state)
+
+    # init also sets up SVI's constraint transforms, which a resumed run needs too
+    try:
+        state = svi.init(key, *args, **init_kwargs)
+    except (ValueError, RuntimeError) as err:
+        # e.g. an autoguide's "Cannot find valid initial parameters", naming no site
+        sites = _non_finite_sites(model, guide, {}, key, args, init_kwargs)
+        if not sites:
+            raise
+        message = _fit.failed_step_message(0, sites, err)
+        raise NonFiniteLossError(message, result(None), list(sites)) from err
+    checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
+    if checkpoint is not None:
+        state = checkpoint["state"]
+        losses, start = list(checkpoint["losses"]), checkpoint["step"]
+
+    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
-        call_kwargs = step_kwargs(kwargs, schedule, step)
-        temperature = None if schedule is None else call_kwargs[TEMPERATURE_KWARG]
-        new_state, value, ok = guarded_update(state, temperature)
+        call_kwargs = call.step_kwargs(step)
+        temperature = call_kwargs.get(TEMPERATURE_KWARG) if call.schedule else None
+        try:
+            new_state, value, ok = guarded_update(state, temperature, arrays)
+        except jax.errors.JAXTypeError:
+            if step != start:
+                raise
+            # the model needs concrete data (a size computed from it): close over them
+            guarded_update = _guarded_step(svi, _static_structure(args, kwargs))
+            arrays = []
+            new_state, value, ok = guarded_update(state, temperature, arrays)
         value = float(value)
         if not bool(ok):
             params = svi.get_params(state)
             step_key = jax.random.split(state.rng_key)[1]
             sites = _non_finite_sites(model, guide, params, step_key, args, call_kwargs)
             bad_grads = _non_finite_gradients(svi, state, args, call_kwargs)
-            raise NonFiniteLossError(
-                non_finite_message(step, value, sites, bad_grads), result(state), sites
-            )
+            message = _fit.non_finite_message(step, value, sites, bad_grads)
+            raise NonFiniteLossError(message, result(state), list(sites))
         state = new_state
-        losses.append(value)
-        if progress_bar and step % 50 == 0:
-            bar.set_postfix(loss=f"{value:.4g}")
-        if checkpoint_every and (step + 1) % checkpoint_every == 0:
-            save_checkpoint(
-                checkpoint_path,
-                {"state": jax.device_get(state), "losses": list(losses), "step": step + 1},
-            )
+        call.record(step, value, losses, bar, lambda s=state: {"state": jax.device_get(s)})
     return result(state)
+
+
+fit = _fit.fit_function(
+    _loop,
+    "numpyro",
+    optax.GradientTransformation,
+    ELBO,
+    optim="an optax transformation or NumPyro optimizer (default ``optax.adam(0.01)``).",
+    temperature_note=(
+        " as a traced argument of the one compiled step (no recompilation as it changes)"
+    ),
+    checkpoint="the whole SVI state, RNG key included, and the losses",
+    seed="the PRNG seed of a fresh run.",
+    returns="; ``state`` is the final SVI state",
+    extra="""
+    The compiled step is cached (the last 16) per model, guide, optimizer and loss
+    objects, shapes and dtypes of the array arguments and values of the other
+    arguments: a second ``fit`` of the same structure, on data of the same shapes, does
+    not recompile (pass the same optimizer and loss objects, or leave them out). Array
+    arguments (``jax.Array``, NumPy arrays) are traced; anything else (numbers,
+    strings, ``None``) is a static value of the compiled step. A model that needs its
+    data as concrete values (NumPy operations on an argument) is compiled with the
+    data as constants instead, for that call only.
+""",
+)
 
 
 def _non_finite_gradients(svi: SVI, state, args, kwargs) -> list[str]:

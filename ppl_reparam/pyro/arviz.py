@@ -1,86 +1,75 @@
 """Export an SVI fit to ArviZ (Pyro)."""
 
+import numpy as np
 import pyro
 import torch
 from pyro import poutine
 from pyro.poutine.messenger import Messenger
 
-from ppl_reparam._arviz import build_inference_data
+from ppl_reparam import _arviz
 from ppl_reparam._fit import FitResult
 
 __all__ = ["to_inference_data"]
 
+_DRAWS_PLATE = "_ppl_reparam_draws"
 
-def to_inference_data(
-    result: FitResult,
-    num_samples: int = 1000,
-    *,
-    seed: int = 0,
-    coords: dict | None = None,
-    dims: dict | None = None,
-):
-    """Posterior draws from the fitted guide, the posterior predictive, the pointwise log
-    likelihood of every observed site and the observed data, as ArviZ data (one chain).
 
-    :param result: what :func:`ppl_reparam.pyro.infer.fit` returned (its parameters are
-        loaded into the param store).
-    :param num_samples: posterior draws.
-    :param coords, dims: as in ``arviz.from_dict``; name the dimensions of observed sites
-        (e.g. ``dims={"y": ["school"]}``) so ``az.loo`` and the plots label them.
-    """
+def _prepare(result: FitResult, num_samples: int, seed: int):
+    """The hooks of :func:`ppl_reparam._arviz.export` for a Pyro fit."""
     args, kwargs = result.args, result.kwargs
     store = pyro.get_param_store()
     for name, value in result.params.items():
         store[name] = value
     pyro.set_rng_seed(seed)
-    with torch.no_grad():
+
+    @torch.no_grad()
+    def run(_key, resample: frozenset) -> _arviz.Traces:
         guide_trace = poutine.trace(result.guide).get_trace(*args, **kwargs)
-        model_trace = poutine.trace(poutine.replay(result.model, trace=guide_trace)).get_trace(
-            *args, **kwargs
-        )
-        observed = {
-            name: site["value"]
-            for name, site in model_trace.nodes.items()
-            if site["type"] == "sample" and site["is_observed"]
-        }
-        latent_names = [
-            name
-            for name, site in guide_trace.nodes.items()
+        model = poutine.replay(result.model, trace=guide_trace)
+        model_trace = poutine.trace(model).get_trace(*args, **kwargs)
+        resampled = model_trace
+        if resample:
+            resampled = poutine.trace(_Resample(model, resample)).get_trace(*args, **kwargs)
+        return guide_trace.nodes, model_trace.nodes, resampled.nodes
+
+    def vectorise(draw, single: _arviz.Traces):
+        # one plate of all draws, left of every plate of model and guide
+        dim = -1 - _max_plate_nesting(single)
+
+        def drawn(keys):
+            with pyro.plate(_DRAWS_PLATE, len(keys), dim=dim):
+                return draw(None)
+
+        return drawn
+
+    return run, vectorise, [None] * num_samples, _numpy  # Pyro draws from its global RNG
+
+
+def _numpy(x) -> np.ndarray:
+    return torch.as_tensor(x).detach().cpu().numpy()
+
+
+def _max_plate_nesting(traces: _arviz.Traces) -> int:
+    return max(
+        (
+            -frame.dim
+            for sites in traces
+            for site in sites.values()
             if site["type"] == "sample"
-            and name in model_trace.nodes
-            and not model_trace.nodes[name]["is_observed"]
-        ]
-        draws = [_guide_draw(result.guide, args, kwargs) for _ in range(num_samples)]
-        latent = {name: torch.stack([d[name] for d in draws]) for name in latent_names}
-        # One pass per draw (rather than pyro.infer.Predictive, whose init-to-sample
-        # step clashes with relax()ed sites): the model conditioned on the draw gives
-        # the pointwise log likelihood, and once more with observed sites resampled,
-        # the posterior predictive.
-        loglik = {name: [] for name in observed}
-        predictive = {name: [] for name in observed}
-        for draw in draws:
-            conditioned = poutine.condition(result.model, data={n: draw[n] for n in latent_names})
-            tr = poutine.trace(conditioned).get_trace(*args, **kwargs)
-            resampled = poutine.trace(_Resample(conditioned, set(observed))).get_trace(
-                *args, **kwargs
-            )
-            for name in observed:
-                site = tr.nodes[name]
-                loglik[name].append(site["fn"].log_prob(site["value"]))
-                predictive[name].append(resampled.nodes[name]["value"])
-    return build_inference_data(
-        {k: v.numpy() for k, v in latent.items()},
-        {k: torch.stack(v).numpy() for k, v in predictive.items()},
-        {k: torch.stack(v).numpy() for k, v in loglik.items()},
-        {k: v.numpy() for k, v in observed.items()},
-        coords,
-        dims,
+            for frame in site["cond_indep_stack"]
+            if frame.vectorized and frame.dim is not None
+        ),
+        default=0,
     )
 
 
-def _guide_draw(guide, args, kwargs) -> dict:
-    trace = poutine.trace(guide).get_trace(*args, **kwargs)
-    return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
+to_inference_data = _arviz.export_function(
+    _prepare,
+    "pyro",
+    how=": the guide and the model under one ``pyro.plate`` of all draws",
+    params=" (its parameters are loaded into the param store)",
+    seed="seeds Pyro's RNGs before drawing.",
+)
 
 
 class _Resample(Messenger):
@@ -90,7 +79,7 @@ class _Resample(Messenger):
     observed Delta sites through which ``relax`` passes relaxed values to the model.
     """
 
-    def __init__(self, fn, names: set[str]):
+    def __init__(self, fn, names: frozenset):
         super().__init__()
         self.names = names
         self._fn = fn

@@ -2,7 +2,6 @@
 clear error naming the sites where the loss or a gradient stopped being finite."""
 
 import math
-from collections.abc import Callable
 
 import pyro
 import pyro.infer.util
@@ -12,41 +11,45 @@ from pyro.infer import ELBO, Trace_ELBO
 from pyro.optim import Adam, PyroOptim
 from tqdm.auto import tqdm
 
-from ppl_reparam._fit import (
-    FitResult,
-    NonFiniteLossError,
-    as_schedule,
-    check_fit_args,
-    load_checkpoint,
-    non_finite_message,
-    result_kwargs,
-    save_checkpoint,
-    step_kwargs,
-)
-from ppl_reparam.schedules import Schedule
+from ppl_reparam import _fit
+from ppl_reparam._fit import FitResult, NonFiniteLossError
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
 
-def _non_finite_sites(model, guide, args, kwargs) -> list[str]:
-    """Sample sites of model and guide whose log density is not finite, for one draw.
+def _count_non_finite(x) -> tuple[int, int]:
+    x = torch.as_tensor(x)
+    return int((~torch.isfinite(x)).sum()), x.numel()
+
+
+def _non_finite_sites(model, guide, args, kwargs) -> dict[str, list[str]]:
+    """Sample sites of model and guide whose log density is not finite, for one draw,
+    with the reason (see :func:`ppl_reparam._fit.non_finite_sites`).
 
     Validation is off while tracing, so a parameter gone out of its support shows up as
-    a non-finite density at its site rather than as an exception here."""
-    with pyro.validation_enabled(False):
-        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        replayed = poutine.replay(model, trace=guide_trace)
-        model_trace = poutine.trace(replayed).get_trace(*args, **kwargs)
-    bad = []
-    for prefix, trace in (("guide", guide_trace), ("model", model_trace)):
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample":
-                continue
-            with pyro.validation_enabled(False):
-                log_p = site["fn"].log_prob(site["value"])
-            if not bool(torch.isfinite(log_p).all()):
-                bad.append(f"{name} ({prefix})")
-    return bad
+    a non-finite density at its site rather than as an exception here. A guide that
+    cannot run (an autoguide initialised on NaN data) leaves the model's prior draw."""
+    with pyro.validation_enabled(False), torch.no_grad():
+        traces = []
+        try:
+            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+            traces.append(("guide", guide_trace.nodes.items()))
+            model = poutine.replay(model, trace=guide_trace)
+        except (ValueError, RuntimeError):
+            pass
+        try:
+            traces.append(("model", poutine.trace(model).get_trace(*args, **kwargs).nodes.items()))
+        except (ValueError, RuntimeError):
+            pass
+        return _fit.non_finite_sites(traces, _count_non_finite)
+
+
+def _checkpoint_state(optim: PyroOptim) -> dict:
+    return {
+        "params": pyro.get_param_store().get_state(),
+        "optim": optim.get_state(),
+        "rng": torch.get_rng_state(),
+    }
 
 
 def _params() -> dict:
@@ -54,63 +57,40 @@ def _params() -> dict:
     return {name: store[name].detach().clone() for name in store.keys()}
 
 
-def fit(
-    model: Callable,
-    guide: Callable,
-    *args,
-    num_steps: int,
-    optim: PyroOptim | None = None,
-    loss: ELBO | None = None,
-    temperature: "float | Schedule | None" = None,
-    checkpoint_path: str | None = None,
-    checkpoint_every: int | None = None,
-    seed: int = 0,
-    progress_bar: bool = True,
-    **kwargs,
-) -> FitResult:
-    """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
-
-    :param optim: a Pyro optimizer (default ``Adam({"lr": 0.01})``).
-    :param loss: an ELBO (default ``Trace_ELBO()``).
-    :param temperature: a number or :class:`~ppl_reparam.schedules.Schedule`; if given,
-        each step passes ``relax_temperature=temperature(step)`` to model and guide (see
-        :func:`ppl_reparam.pyro.relax.relax`).
-    :param checkpoint_path: file to write every ``checkpoint_every`` steps (parameters,
-        optimizer state, RNG state, losses) and to resume from if it exists: a run
-        interrupted and resumed gives the same losses as an uninterrupted one.
-    :param seed: seeds Pyro's RNGs at the start of a fresh run.
-    :returns: a :class:`FitResult`.
-    :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf; its
-        ``result`` holds the parameters of the last finite step and ``sites`` the sample
-        sites whose log density was non-finite.
-
-    Uses the global Pyro param store, like :class:`pyro.infer.SVI`.
-    """
-    check_fit_args(num_steps, checkpoint_every, checkpoint_path)
-    optim = Adam({"lr": 0.01}) if optim is None else optim
-    loss = Trace_ELBO() if loss is None else loss
-    schedule = as_schedule(temperature)
+def _loop(call: _fit.FitCall) -> FitResult:
+    model, guide, args = call.model, call.guide, call.args
+    optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
+    loss = Trace_ELBO() if call.loss is None else call.loss
     losses: list[float] = []
     start = 0
-    checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path else None
+    checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
     if checkpoint is not None:
         pyro.get_param_store().set_state(checkpoint["params"])
         optim.set_state(checkpoint["optim"])
         torch.set_rng_state(checkpoint["rng"])
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
     else:
-        pyro.set_rng_seed(seed)
+        pyro.set_rng_seed(call.seed)
 
     def result() -> FitResult:
-        kept = result_kwargs(kwargs, schedule, len(losses))
+        kept = call.result_kwargs(len(losses))
         return FitResult(_params(), list(losses), model, guide, args, kept)
 
-    bar = tqdm(range(start, num_steps), disable=not progress_bar, desc="fit")
+    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
-        call_kwargs = step_kwargs(kwargs, schedule, step)
+        call_kwargs = call.step_kwargs(step)
         rng = torch.get_rng_state()
-        with poutine.trace(param_only=True) as capture:
-            value = loss.loss_and_grads(model, guide, *args, **call_kwargs)
+        try:
+            with poutine.trace(param_only=True) as capture:
+                value = loss.loss_and_grads(model, guide, *args, **call_kwargs)
+        except (ValueError, RuntimeError) as err:
+            # Pyro's validation stops at the first non-finite argument or value it meets
+            torch.set_rng_state(rng)
+            sites = _non_finite_sites(model, guide, args, call_kwargs)
+            if not sites:
+                raise
+            message = _fit.failed_step_message(step, sites, err)
+            raise NonFiniteLossError(message, result(), list(sites)) from err
         params = {name: site["value"].unconstrained() for name, site in capture.trace.nodes.items()}
         bad_grads = [
             name
@@ -123,23 +103,23 @@ def fit(
             torch.set_rng_state(rng)
             sites = _non_finite_sites(model, guide, args, call_kwargs)
             # the optimizer has not stepped: the store still holds the last finite values
-            raise NonFiniteLossError(
-                non_finite_message(step, value, sites, bad_grads), result(), sites
-            )
+            message = _fit.non_finite_message(step, value, sites, bad_grads)
+            raise NonFiniteLossError(message, result(), list(sites))
         optim(set(params.values()))
         pyro.infer.util.zero_grads(set(params.values()))
-        losses.append(value)
-        if progress_bar and step % 50 == 0:
-            bar.set_postfix(loss=f"{value:.4g}")
-        if checkpoint_every and (step + 1) % checkpoint_every == 0:
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "params": pyro.get_param_store().get_state(),
-                    "optim": optim.get_state(),
-                    "rng": torch.get_rng_state(),
-                    "losses": list(losses),
-                    "step": step + 1,
-                },
-            )
+        call.record(step, value, losses, bar, lambda: _checkpoint_state(optim))
     return result()
+
+
+fit = _fit.fit_function(
+    _loop,
+    "pyro",
+    PyroOptim,
+    ELBO,
+    optim='a Pyro optimizer (default ``Adam({"lr": 0.01})``).',
+    temperature_note="",
+    checkpoint="parameters, optimizer state, RNG state, losses",
+    seed="seeds Pyro's RNGs at the start of a fresh run.",
+    returns="",
+    extra="Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
+)

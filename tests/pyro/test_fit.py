@@ -115,3 +115,125 @@ def test_bad_arguments_are_rejected():
         fit(model, guide, DATA, num_steps=-1)
     with pytest.raises(ValueError, match="checkpoint_path"):
         fit(model, guide, DATA, num_steps=5, checkpoint_every=2)
+
+
+def normal_mean_model(y):
+    mu = pyro.sample("mu", dist.Normal(0.0, 10.0))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def normal_mean_guide(y):
+    loc = pyro.param("loc", torch.tensor(0.0))
+    pyro.sample("mu", dist.Normal(loc, 1.0))
+
+
+def _guides():
+    from pyro.infer.autoguide import AutoNormal
+
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+
+    return {
+        "custom": lambda model: normal_mean_guide,
+        "AutoNormal": AutoNormal,
+        "AutoPathwiseGuide": AutoPathwiseGuide,
+    }
+
+
+@pytest.mark.parametrize("guide_kind", ["custom", "AutoNormal", "AutoPathwiseGuide"])
+def test_nan_in_observed_data_names_the_site_and_says_it_is_data(guide_kind):
+    # under Pyro's default validation its own check fires before the loss is computed
+    assert pyro.distributions.is_validation_enabled()
+    y = torch.tensor([0.3, float("nan"), -0.2, 1.1])
+    guide = _guides()[guide_kind](normal_mean_model)
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(normal_mean_model, guide, y, num_steps=5, progress_bar=False)
+    err = info.value
+    assert err.sites == ["y (model)"]
+    assert "site y (model): its observed data are non-finite (1 of 4 values" in str(err)
+    assert "arguments" not in str(err)
+    assert isinstance(err.__cause__, ValueError)  # Pyro's validation error, chained
+    assert err.result.losses == []
+    assert all(bool(torch.isfinite(v).all()) for v in err.result.params.values())
+
+
+def test_non_finite_distribution_arguments_are_named():
+    def model(y):
+        mu = pyro.sample("mu", dist.Normal(0.0, 10.0))
+        log_sigma = pyro.param("log_sigma", torch.tensor(1.0))
+        sigma = torch.exp(1000.0 * log_sigma)  # overflows to inf
+        with pyro.plate("data", len(y)):
+            pyro.sample("y", dist.Normal(mu + sigma - sigma, sigma), obs=y)
+
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(model, normal_mean_guide, torch.zeros(3), num_steps=5, progress_bar=False)
+    err = info.value
+    assert err.sites == ["y (model)"]
+    message = str(err)
+    assert "site y (model): the arguments of its Normal are non-finite:" in message
+    assert "`loc` (3 of 3 values)" in message and "`scale` (3 of 3 values)" in message
+    assert "observed data" not in message
+    assert isinstance(err.__cause__, ValueError)  # Pyro's "parameter loc" validation
+
+
+def test_infinite_scale_reaches_the_loss_check_and_is_named():
+    def model(y):
+        mu = pyro.sample("mu", dist.Normal(0.0, 10.0))
+        log_sigma = pyro.param("log_sigma", torch.tensor(1.0))
+        with pyro.plate("data", len(y)):
+            pyro.sample("y", dist.Normal(mu, torch.exp(1000.0 * log_sigma)), obs=y)
+
+    with pytest.raises(NonFiniteLossError, match="non-finite loss or gradient at step 0") as info:
+        fit(model, normal_mean_guide, torch.zeros(3), num_steps=5, progress_bar=False)
+    assert info.value.sites == ["y (model)"]
+    assert "`scale` (3 of 3 values)" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "hot", True])
+def test_bad_temperature_names_the_argument_and_the_range(bad):
+    with pytest.raises(ValueError, match=r"fit: `temperature` must be a finite number > 0"):
+        fit(model, guide, DATA, num_steps=5, temperature=bad, progress_bar=False)
+
+
+def _relaxed_setup(temperature):
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+    from ppl_reparam.pyro.relax import relax
+
+    def coin(y):
+        with pyro.plate("data", len(y)):
+            z = pyro.sample("z", dist.Bernoulli(0.3))
+            pyro.sample("y", dist.Normal(3.0 * z, 1.0), obs=y)
+
+    relaxed = relax(coin, temperature)
+    return relaxed, AutoPathwiseGuide(relaxed)
+
+
+def test_fit_anneals_with_the_schedule_of_a_relaxed_model():
+    schedule = ExponentialDecay(1.0, 0.2, floor=0.3)
+    y = torch.tensor([0.1, 2.9, 3.2, -0.4])
+    relaxed, apg = _relaxed_setup(schedule)
+    seen = []
+
+    def recording_guide(y, relax_temperature=None):
+        seen.append(relax_temperature)
+        return apg(y, relax_temperature=relax_temperature)
+
+    own = fit(relaxed, recording_guide, y, num_steps=6, progress_bar=False)
+    assert seen == [schedule(t) for t in range(6)]
+    assert own.kwargs["relax_temperature"] == schedule(5)
+    pyro.clear_param_store()
+    relaxed, apg = _relaxed_setup(ExponentialDecay(1.0, 0.2, floor=0.3))
+    explicit = fit(relaxed, apg, y, num_steps=6, temperature=schedule, progress_bar=False)
+    assert explicit.losses == own.losses
+
+
+def test_a_temperature_that_disagrees_with_the_relaxed_model_is_an_error():
+    relaxed, apg = _relaxed_setup(ExponentialDecay(1.0, 0.2, floor=0.3))
+    with pytest.raises(ValueError, match="gives 0.5 at step 0 but the relaxed model"):
+        fit(relaxed, apg, torch.zeros(3), num_steps=5, temperature=0.5, progress_bar=False)
+    # a schedule that first differs after the last step of this fit is no conflict
+    later = ExponentialDecay(1.0, 0.2, floor=0.3, update_every=5)
+    with pytest.raises(ValueError, match="at step 1 "):
+        fit(relaxed, apg, torch.zeros(3), num_steps=5, temperature=later, progress_bar=False)
+    result = fit(relaxed, apg, torch.zeros(3), num_steps=1, temperature=later, progress_bar=False)
+    assert result.kwargs["relax_temperature"] == 1.0

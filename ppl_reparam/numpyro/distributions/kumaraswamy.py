@@ -26,6 +26,7 @@ class Kumaraswamy(ValidatedDistribution):
 
     Example::
 
+        >>> import jax
         >>> q = Kumaraswamy(0.1, 0.1)
         >>> x = q.sample(jax.random.PRNGKey(0), (1000,))
         >>> bool(jnp.isfinite(q.log_prob(x)).all())

@@ -183,6 +183,7 @@ class Truncated(ValidatedDistribution):
 
     Example::
 
+        >>> import numpyro.distributions as dist
         >>> d = Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # generic path
     """
 

@@ -190,6 +190,7 @@ class Truncated(TorchDistribution):
 
     Example::
 
+        >>> import pyro.distributions as dist
         >>> d = Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # generic path
     """
 
