@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam._relax import TEMPERATURE_KWARG, RelaxedModel
 from ppl_reparam.schedules import Constant, Schedule
 
 FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
@@ -161,12 +161,7 @@ def fit_function(
 def relaxed_model_temperature(model: Any) -> Any:
     """The temperature a relaxed model (see ``relax``) was built with: a number, an
     array or a :class:`~ppl_reparam.schedules.Schedule`; ``None`` for any other model."""
-    if not callable(getattr(model, "temperature_at", None)):
-        return None
-    temperature = getattr(model, "temperature", None)
-    if temperature is None:  # a RelaxedModel without the public `temperature` property
-        temperature = model._spec.temperature
-    return temperature
+    return model.temperature if isinstance(model, RelaxedModel) else None
 
 
 def _check_temperature(temperature: Any) -> Schedule:
