@@ -11,6 +11,7 @@ from ppl_reparam.pyro.distributions.relaxed import (
     RelaxedOneHotCategoricalStraightThrough,
 )
 from ppl_reparam.pyro.distributions.truncated import (
+    GenericTruncated,
     SoftTruncated,
     Truncated,
     TruncatedGumbel,
@@ -18,7 +19,7 @@ from ppl_reparam.pyro.distributions.truncated import (
     TruncatedLogistic,
     TruncatedNormal,
 )
-from ppl_reparam.pyro.transforms import SoftClipTransform
+from ppl_reparam.pyro.distributions.transforms import SoftClipTransform
 
 __all__ = [
     "Kumaraswamy",
@@ -28,6 +29,7 @@ __all__ = [
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",
     "RelaxedOneHotCategoricalStraightThrough",
+    "GenericTruncated",
     "SoftClipTransform",
     "SoftTruncated",
     "Truncated",
