@@ -330,6 +330,20 @@ class SoftTruncated(upstream.TransformedDistribution):
     def __init__(self, base, low=None, high=None, softness=1.0, *, validate_args=None):
         super().__init__(base, SoftClipTransform(low, high, softness), validate_args=validate_args)
 
+    def _base_unexpanded(self):
+        # NumPyro expands the base to batched ends, and its ExpandedDistribution has no
+        # cdf or icdf; the base itself broadcasts against the batch.
+        base = self.base_dist
+        while isinstance(base, upstream.ExpandedDistribution):
+            base = base.base_dist
+        return base
+
+    def cdf(self, value):
+        return self._base_unexpanded().cdf(self.transforms[-1].inv(value))
+
+    def icdf(self, q):
+        return self.transforms[-1](self._base_unexpanded().icdf(q))
+
     @property
     def low(self):
         return self.transforms[-1].low
