@@ -59,11 +59,11 @@ def log_sample(xp: ArrayNamespace, gumbel_noise: Array, logits: Array, tau: Arra
 def simplex_point(xp: ArrayNamespace, y: Array) -> Array:
     """The Concrete draw ``x = exp(y)`` on the simplex, from its log-space value ``y``.
 
-    Each component of ``y`` and its ``exp`` carry their own rounding error, so
-    ``sum(exp(y))`` drifts from 1 by several ulp: up to 1e-6 in float32 with 1000
-    categories, the tolerance of the backends' simplex check. Dividing by that sum
-    brings it back within an ulp or two. The density stays that of ``y``: the two
-    points differ by that rounding only.
+    ``y = s - logsumexp(s)`` is computed in the array's dtype, and the rounding of that
+    shift is common to every component, so ``sum(exp(y))`` drifts from 1 by several
+    ulp: up to 1e-6 in float32 with 1000 categories, the tolerance of the backends'
+    simplex check. Dividing by that sum brings it back within two ulp. The density
+    stays that of ``y``: the two points differ by that rounding only.
     """
     x = xp.exp(y)
     return x / xp.sum(x, -1)[..., None]
