@@ -240,7 +240,9 @@ class GenericTruncated(_Truncated):
             {k: jnp.shape(v) for k, v in (("low", self.low), ("high", self.high)) if v is not None}
         )
         batch_shape = broadcast_param_shapes("Truncated", shapes)
-        self.base = base.expand(batch_shape) if base.batch_shape != batch_shape else base
+        # Not expanded: NumPyro's ExpandedDistribution has no cdf or icdf; the base
+        # broadcasts against the ends.
+        self.base = base
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
