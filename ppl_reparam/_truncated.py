@@ -1,6 +1,6 @@
 """What both backends' truncated distributions share (plain Python, no backend import)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 INF = float("inf")
@@ -37,3 +37,33 @@ def truncated_support(
     if has_high:
         return constraints.less_than_eq(high)
     return unbounded
+
+
+TRUNCATED_DOC = r"""``base`` truncated to ``[low, high]`` (``None`` for an open end).
+
+    ``base`` must be a univariate distribution with ``cdf`` and ``icdf``. A Normal,
+    Logistic, Laplace or Gumbel base gives a :class:`TruncatedNormal` etc. (log-space,
+    tail-stable); any other base a :class:`GenericTruncated`. Like NumPyro's
+    ``TruncatedDistribution``, this is a function that picks the class.
+
+    Example::
+
+        >>> Truncated(dist.Normal(0.0, 1.0), low=0.0)  # a TruncatedNormal on [0, inf)
+        >>> Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # a GenericTruncated
+    """
+
+
+def dispatch_truncated(
+    dedicated: Mapping[type, type],
+    generic: type,
+    base: Any,
+    low: Any,
+    high: Any,
+    validate_args: bool | None,
+) -> Any:
+    """What ``Truncated(base, low, high)`` builds (see :data:`TRUNCATED_DOC`): the class
+    ``dedicated[type(base)]`` from the base's ``loc`` and ``scale``, else ``generic``."""
+    family = dedicated.get(type(base))
+    if family is not None:
+        return family(base.loc, base.scale, low, high, validate_args=validate_args)
+    return generic(base, low, high, validate_args=validate_args)

@@ -11,7 +11,12 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 from numpyro.util import not_jax_tracer
 
-from ppl_reparam._truncated import bounding_ends, truncated_support
+from ppl_reparam._truncated import (
+    TRUNCATED_DOC,
+    bounding_ends,
+    dispatch_truncated,
+    truncated_support,
+)
 from ppl_reparam._validation import broadcast_param_shapes
 from ppl_reparam.math import truncated as _t
 from ppl_reparam.numpyro import _xp
@@ -304,22 +309,11 @@ _DISPATCH = {
 
 
 def Truncated(base, low=None, high=None, *, validate_args=None) -> upstream.Distribution:
-    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end).
+    return dispatch_truncated(_DISPATCH, GenericTruncated, base, low, high, validate_args)
 
-    ``base`` must be a univariate distribution with ``cdf`` and ``icdf``. A Normal,
-    Logistic, Laplace or Gumbel base gives a :class:`TruncatedNormal` etc. (log-space,
-    tail-stable); any other base a :class:`GenericTruncated`. Like NumPyro's
-    ``TruncatedDistribution``, this is a function that picks the class.
 
-    Example::
-
-        >>> Truncated(dist.Normal(0.0, 1.0), low=0.0)  # a TruncatedNormal on [0, inf)
-        >>> Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # a GenericTruncated
-    """
-    family = _DISPATCH.get(type(base))
-    if family is not None:
-        return family(base.loc, base.scale, low, high, validate_args=validate_args)
-    return GenericTruncated(base, low, high, validate_args=validate_args)
+# One docstring for both backends, as Pyro's copy_docs_from does.
+Truncated.__doc__ = TRUNCATED_DOC
 
 
 class SoftTruncated(upstream.TransformedDistribution):
