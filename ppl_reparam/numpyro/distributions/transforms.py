@@ -36,10 +36,12 @@ class SoftClipTransform(Transform):
     def __init__(self, low=None, high=None, softness=1.0):
         if low is None and high is None:
             raise ValueError("SoftClipTransform: give at least one of `low` and `high`")
-        self.low = None if low is None else jnp.asarray(low)
-        self.high = None if high is None else jnp.asarray(high)
-        self.softness = jnp.asarray(softness)
+        # Constants stay concrete under jit (not traced), so the checks below and a
+        # distribution's out-of-support check against the codomain still run there.
         with jax.ensure_compile_time_eval():
+            self.low = None if low is None else jnp.asarray(low)
+            self.high = None if high is None else jnp.asarray(high)
+            self.softness = jnp.asarray(softness)
             if self.low is not None and self.high is not None:
                 ok = self.low < self.high
                 if not_jax_tracer(ok) and not np.all(ok):

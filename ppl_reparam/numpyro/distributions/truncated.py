@@ -66,9 +66,20 @@ def _check_interval(name: str, low, high) -> None:
             )
 
 
-class _Truncated(ValidatedDistribution):
+class _SampleCheckUnderJit:
+    """NumPyro's out-of-support warning, also under ``jit``: ends given as constants
+    stay concrete there (see :func:`_concrete`), and compared with a concrete value they
+    give a concrete mask, which warns, where a NumPy value against a traced end would
+    fail to convert."""
+
+    def _validate_sample(self, value):
+        with jax.ensure_compile_time_eval():
+            return super()._validate_sample(jnp.asarray(value))
+
+
+class _Truncated(_SampleCheckUnderJit, ValidatedDistribution):
     """What the truncated classes share: the ``low < high`` check under
-    ``validate_args`` and NumPyro's out-of-support warning, also under ``jit``."""
+    ``validate_args`` and the out-of-support warning under ``jit``."""
 
     pytree_aux_fields = ("_ends",)
 
@@ -76,13 +87,6 @@ class _Truncated(ValidatedDistribution):
         super().validate_args(strict)
         if self.low is not None and self.high is not None:
             _check_interval(type(self).__name__, self.low, self.high)
-
-    def _validate_sample(self, value):
-        # Ends given as constants stay concrete under jit (see _concrete): compared with a
-        # concrete value they give a concrete mask, which warns, where a NumPy value
-        # against a traced end would fail to convert.
-        with jax.ensure_compile_time_eval():
-            return super()._validate_sample(jnp.asarray(value))
 
 
 def _concrete(*values, dtype):
@@ -316,7 +320,7 @@ def Truncated(base, low=None, high=None, *, validate_args=None) -> upstream.Dist
 Truncated.__doc__ = TRUNCATED_DOC
 
 
-class SoftTruncated(upstream.TransformedDistribution):
+class SoftTruncated(_SampleCheckUnderJit, upstream.TransformedDistribution):
     """``base`` pushed through :class:`SoftClipTransform(low, high, softness)`: a
     reparameterizable distribution on ``(low, high)`` with exact ``log_prob``, whose
     samples tend to ``clip(base sample, low, high)`` as ``softness -> 0``. Unlike a hard
