@@ -10,6 +10,7 @@ against the density; ``cdf``/``icdf`` inverses; ``jit``/``vmap``/pytree (NumPyro
 pickling; and agreement of the two backends in float64.
 """
 
+import functools
 import pickle
 import warnings
 from types import SimpleNamespace
@@ -104,8 +105,14 @@ def _dtype_name(dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _tol(dtype: str) -> dict:
-    return {"rtol": 2e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-11, "atol": 1e-12}
+def _assert_close(got, want, dtype: str) -> None:
+    """Equal up to rounding: XLA may fuse and reassociate differently under jit. In
+    float32 that moves a log density that cancels terms ~100 times larger (20 sd out,
+    1000 categories at temperature 0.01) by ~1e-4 of its scale."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    scale = np.abs(want[np.isfinite(want)]).max(initial=0.0)
+    rtol = 1e-4 if dtype == "float32" else 1e-11
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
 
 
 # -- shapes ------------------------------------------------------------------------------
@@ -130,9 +137,7 @@ def test_shapes_of_draws_and_log_prob_under_sample_shape_and_expand(case: Case, 
     assert tuple(x.shape) == (N,) + batch + event
     x = _fresh(backend, x, case.dtype)
     # The expanded distribution scores a value as the original does, broadcast.
-    np.testing.assert_allclose(
-        _np(backend, e.log_prob(x)), _np(backend, d.log_prob(x)), **_tol(case.dtype)
-    )
+    _assert_close(_np(backend, e.log_prob(x)), _np(backend, d.log_prob(x)), case.dtype)
 
 
 @pytest.mark.parametrize(("case", "name"), _params("expand_error", lambda c: c.batch_shape))
@@ -430,21 +435,44 @@ def _numpyro_draw(case: Case, arrays, key):
     return x, d.log_prob(x)
 
 
+def _structure(case: Case) -> tuple:
+    """What a traced program depends on besides array shapes: cases that share it (and
+    their shapes) share one compiled program."""
+    base = None if case.base is None else (case.base[0], tuple(case.base[1]))
+    params = tuple((k, v is None) for k, v in case.params.items())
+    return case.family, params, base, tuple(case.options.items())
+
+
+_BY_STRUCTURE: dict[tuple, Case] = {}
+
+
+@functools.cache
+def _jitted_draws():
+    import jax
+
+    def traced(structure, dist, value, stacked, keys):
+        assert type(dist.support.event_dim) is int
+        case = _BY_STRUCTURE[structure]
+        draws = jax.vmap(lambda a, k: _numpyro_draw(case, a, k))(stacked, keys)
+        return dist.log_prob(value), draws
+
+    return jax.jit(traced, static_argnums=0)
+
+
 @pytest.mark.parametrize(("case", "name"), _params("jit", backends=["numpyro"]))
 def test_numpyro_jit_vmap_and_pytree_match_eager(case: Case, name: str):
-    """Drawing and scoring inside one ``jax.jit`` (the distribution built from traced
-    parameters, and passed in as a pytree), and under ``vmap`` over keys and over
-    parameters, give the eager numbers."""
+    """The distribution flattens and unflattens as a pytree; passed into ``jax.jit``
+    it scores as eagerly; and drawing and scoring under ``jit`` of ``vmap`` over
+    parameters and keys (the distribution built from traced parameters) give the eager
+    numbers."""
     import jax
 
     backend = get_backend(name)
     arrays = {k: backend.array(v, case.dtype) for k, v in case.arrays().items()}
-    key = jax.random.PRNGKey(case.seed)
-    keys = jax.random.split(key, 2)
+    keys = jax.random.split(jax.random.PRNGKey(case.seed), 2)
     stacked = {k: jax.numpy.stack([v, v]) for k, v in arrays.items()}
     d = build(backend, case)
-    eager = _numpyro_draw(case, arrays, key)
-    x = _fresh(backend, eager[0], case.dtype)
+    x = _fresh(backend, d.sample(keys[0], (N,)), case.dtype)
     want = _np(backend, d.log_prob(x))
 
     leaves, tree = jax.tree_util.tree_flatten(d)
@@ -453,25 +481,13 @@ def test_numpyro_jit_vmap_and_pytree_match_eager(case: Case, name: str):
     assert (again.batch_shape, again.event_shape) == (d.batch_shape, d.event_shape)
     np.testing.assert_array_equal(_np(backend, again.log_prob(x)), want)
 
-    def traced(dist, value):
-        assert type(dist.support.event_dim) is int
-        return (
-            dist.log_prob(value),
-            _numpyro_draw(case, arrays, key),
-            jax.vmap(lambda k: _numpyro_draw(case, arrays, k))(keys),
-            jax.vmap(lambda a: _numpyro_draw(case, a, key))(stacked),
-        )
-
-    log_p, drawn, over_keys, over_params = jax.jit(traced)(d, x)
-    tol = _tol(case.dtype)
-    np.testing.assert_allclose(_np(backend, log_p), want, **tol)
-    per_key = [_numpyro_draw(case, arrays, k) for k in keys]
-    pairs = [(drawn, eager)]
-    pairs += [([v[i] for v in over_params], eager) for i in range(2)]
-    pairs += [([v[i] for v in over_keys], per_key[i]) for i in range(2)]
-    for got, want in pairs:
-        for g, w in zip(got, want, strict=True):
-            np.testing.assert_allclose(_np(backend, g), _np(backend, w), **tol)
+    structure = _structure(case)
+    _BY_STRUCTURE.setdefault(structure, case)
+    log_p, draws = _jitted_draws()(structure, d, x, stacked, keys)
+    _assert_close(_np(backend, log_p), want, case.dtype)
+    for i, key in enumerate(keys):
+        for got, expected in zip(draws, _numpyro_draw(case, arrays, key), strict=True):
+            _assert_close(_np(backend, got[i]), _np(backend, expected), case.dtype)
 
 
 # -- pickling ----------------------------------------------------------------------------
@@ -534,7 +550,9 @@ def test_backends_agree_in_float64(case: Case):
         want = results[1][key]
         assert (got is None) == (want is None), f"{key} defined in one backend only"
         if want is not None:
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300, err_msg=key)
+            # Absolute slack at the values' own scale, for results that cancel to ~0.
+            scale = np.abs(want[np.isfinite(want)]).max(initial=0.0)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-13 * scale, err_msg=key)
     # The same support: in particular, both close (or both open) a truncation end.
     for end in ("low", "high"):
         if case.params.get(end) is None:
@@ -659,8 +677,5 @@ def test_numpyro_soft_clip_is_a_pytree_under_jit(c):
     again = jax.tree_util.tree_unflatten(tree, leaves)
     np.testing.assert_array_equal(_np(backend, again(x)), _np(backend, t(x)))
     jitted = jax.jit(lambda tr, v: (tr(v), tr.log_abs_det_jacobian(v, tr(v))))(t, x)
-    tol = _tol(c.dtype)
-    np.testing.assert_allclose(_np(backend, jitted[0]), _np(backend, t(x)), **tol)
-    np.testing.assert_allclose(
-        _np(backend, jitted[1]), _np(backend, t.log_abs_det_jacobian(x, t(x))), **tol
-    )
+    _assert_close(_np(backend, jitted[0]), _np(backend, t(x)), c.dtype)
+    _assert_close(_np(backend, jitted[1]), _np(backend, t.log_abs_det_jacobian(x, t(x))), c.dtype)
