@@ -74,13 +74,14 @@ def _host(name: str) -> SimpleNamespace:
 
 
 def _np(backend, x) -> np.ndarray:
-    return np.asarray(backend.numpy(x), dtype=float)
+    """``x`` as a float64 NumPy array of its own (writable, as torch wants)."""
+    return np.array(backend.numpy(x), dtype=float)
 
 
-def _fresh(backend, x, dtype):
-    """A new array with the values of ``x`` (not the object a relaxed distribution
-    remembers as its last draw)."""
-    return backend.array(np.array(backend.numpy(x)), dtype)
+def _fresh(backend, x):
+    """A new array with the values and dtype of ``x`` (not the object a relaxed
+    distribution remembers as its last draw)."""
+    return backend.array(np.array(backend.numpy(x)), _dtype_name(x.dtype))
 
 
 def _at_n(case: Case, values) -> tuple[np.ndarray, int]:
@@ -135,7 +136,7 @@ def test_shapes_of_draws_and_log_prob_under_sample_shape_and_expand(case: Case, 
     assert tuple(e.event_shape) == event
     x = backend.sample(e, (), seed=case.seed)
     assert tuple(x.shape) == (N,) + batch + event
-    x = _fresh(backend, x, case.dtype)
+    x = _fresh(backend, x)
     # The expanded distribution scores a value as the original does, broadcast.
     _assert_close(_np(backend, e.log_prob(x)), _np(backend, d.log_prob(x)), case.dtype)
 
@@ -472,7 +473,7 @@ def test_numpyro_jit_vmap_and_pytree_match_eager(case: Case, name: str):
     keys = jax.random.split(jax.random.PRNGKey(case.seed), 2)
     stacked = {k: jax.numpy.stack([v, v]) for k, v in arrays.items()}
     d = build(backend, case)
-    x = _fresh(backend, d.sample(keys[0], (N,)), case.dtype)
+    x = _fresh(backend, d.sample(keys[0], (N,)))
     want = _np(backend, d.log_prob(x))
 
     leaves, tree = jax.tree_util.tree_flatten(d)
@@ -497,7 +498,7 @@ def test_numpyro_jit_vmap_and_pytree_match_eager(case: Case, name: str):
 def test_pickled_distribution_scores_and_draws_the_same(case: Case, name: str):
     backend = get_backend(name)
     d = build(backend, case)
-    x = _fresh(backend, backend.sample(d, (N,), seed=case.seed), case.dtype)
+    x = _fresh(backend, backend.sample(d, (N,), seed=case.seed))
     again = pickle.loads(pickle.dumps(d))
     assert type(again) is type(d)
     assert tuple(again.batch_shape) == case.batch_shape
