@@ -35,21 +35,22 @@ from tests.contract_registry import (
 P_MIN = 1e-3  # goodness-of-fit threshold; the draws are seeded, so nothing flakes
 
 
-def _params(check: str, select=lambda c: True, backends=BACKEND_NAMES, cases=CASES):
-    """``(case, backend name)`` pairs for ``check``, with the case's skip / xfail marks."""
-    out = []
-    for c in cases:
-        if not select(c):
-            continue
-        for b in backends:
-            marks = []
-            for key in (check, f"{check}:{b}"):
-                if key in c.skip:
-                    marks.append(pytest.mark.skip(reason=c.skip[key]))
-                if key in c.xfail:
-                    marks.append(pytest.mark.xfail(reason=c.xfail[key], strict=True))
-            out.append(pytest.param(c, b, id=f"{b}-{c.id}", marks=marks))
-    return out
+def _marks(c: Case, keys) -> list:
+    """The case's skip / strict xfail marks listed under any of ``keys``."""
+    marks = [pytest.mark.skip(reason=c.skip[k]) for k in keys if k in c.skip]
+    marks += [pytest.mark.xfail(reason=c.xfail[k], strict=True) for k in keys if k in c.xfail]
+    return marks
+
+
+def _params(check: str, select=lambda c: True, backends=BACKEND_NAMES):
+    """``(case, backend name)`` pairs for ``check``, marked as the table says for
+    ``check`` or ``check:backend``."""
+    return [
+        pytest.param(c, b, id=f"{b}-{c.id}", marks=_marks(c, (check, f"{check}:{b}")))
+        for c in CASES
+        if select(c)
+        for b in backends
+    ]
 
 
 def _host(name: str) -> SimpleNamespace:
@@ -520,18 +521,9 @@ def _call(fn):
         return None
 
 
-def _cross_cases():
-    return [pytest.param(c, id=c.id, marks=_marks(c, "cross_backend")) for c in CASES]
-
-
-def _marks(c: Case, check: str):
-    marks = [pytest.mark.skip(reason=c.skip[check])] if check in c.skip else []
-    if check in c.xfail:
-        marks.append(pytest.mark.xfail(reason=c.xfail[check], strict=True))
-    return marks
-
-
-@pytest.mark.parametrize("case", _cross_cases())
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.id, marks=_marks(c, ("cross_backend",))) for c in CASES]
+)
 def test_backends_agree_in_float64(case: Case):
     backends = [get_backend(name) for name in BACKEND_NAMES]
     dists = [build(b, case, "float64") for b in backends]
