@@ -577,7 +577,7 @@ def _clip_inputs(c) -> np.ndarray:
     if len(ends) == 2:
         low, high = ends
         return low - 5 * s + t * (high - low + 10 * s)
-    return np.broadcast_to(ends[0] + (t - 0.5) * (10 * s + 4), (41,) + batch)
+    return np.array(np.broadcast_to(ends[0] + (t - 0.5) * (10 * s + 4), (41,) + batch))
 
 
 def _clip_params():
