@@ -1,6 +1,6 @@
 """Independent references for the relaxed (Concrete) families: mpmath closed forms from
 Maddison, Mnih and Teh (2017), SciPy's logistic density, and a 40-digit ExpConcrete draw;
-and the cases the relaxed test files share."""
+and the cases and helpers the relaxed test files share."""
 
 import mpmath as mp
 import numpy as np
@@ -71,6 +71,23 @@ def grid_logits(k: int) -> np.ndarray:
     logits spread over a factor exp(20) or so."""
     rng = np.random.default_rng(k)
     return np.stack([np.zeros(k), 3.0 * rng.standard_normal(k)])
+
+
+def draw_with_log_prob(backend, d, sample_shape=(), seed: int = 0):
+    """A reparameterized draw of ``d`` and ``d.log_prob`` of it, scored the way each
+    backend scores a sample site's own draw: in Pyro from the log-space value the drawn
+    tensor carries, in NumPyro from the intermediates of ``sample_with_intermediates``
+    (what its ``log_density`` and ELBOs pass to ``log_prob``)."""
+    if backend.name == "pyro":
+        value = backend.sample(d, sample_shape, seed)
+        return value, d.log_prob(value)
+    import jax
+
+    value, intermediates = d.sample_with_intermediates(
+        jax.random.PRNGKey(seed), tuple(sample_shape)
+    )
+    # as NumPyro's own call sites do: a family without intermediates takes none
+    return value, d.log_prob(value, intermediates) if intermediates else d.log_prob(value)
 
 
 def weights(shape, seed: int = 7) -> np.ndarray:

@@ -56,6 +56,19 @@ def log_sample(xp: ArrayNamespace, gumbel_noise: Array, logits: Array, tau: Arra
     return xp.log_softmax((logits + gumbel_noise) / tau, -1)
 
 
+def simplex_point(xp: ArrayNamespace, y: Array) -> Array:
+    """The Concrete draw ``x = exp(y)`` on the simplex, from its log-space value ``y``.
+
+    ``y = s - logsumexp(s)`` is computed in the array's dtype, and the rounding of that
+    shift is common to every component, so ``sum(exp(y))`` drifts from 1 by several
+    ulp: up to 1e-6 in float32 with 1000 categories, the tolerance of the backends'
+    simplex check. Dividing by that sum brings it back within two ulp. The density
+    stays that of ``y``: the two points differ by that rounding only.
+    """
+    x = xp.exp(y)
+    return x / xp.sum(x, -1)[..., None]
+
+
 def exp_log_prob(xp: ArrayNamespace, y: Array, logits: Array, tau: Array) -> Array:
     """ExpConcrete log density at the log-space value ``y``, shape ``(...)``."""
     k = y.shape[-1]
@@ -120,6 +133,11 @@ def straight_through(xp: ArrayNamespace, hard: Array, soft: Array) -> Array:
     return hard + (soft - xp.stop_gradient(soft))
 
 
+def probs_to_logits(xp: ArrayNamespace, probs: Array) -> Array:
+    """The logit ``log p - log(1 - p)`` of a Bernoulli probability: finite inside (0, 1)."""
+    return xp.log(probs) - xp.log1p(-probs)
+
+
 def logit_sample(xp: ArrayNamespace, logistic_noise: Array, logits: Array, tau: Array) -> Array:
     """The logit ``z = (logits + L) / tau`` of a binary Concrete draw."""
     return (logits + logistic_noise) / tau
@@ -177,8 +195,10 @@ __all__ = [
     "logit_log_prob",
     "logit_sample",
     "normalize_logits",
+    "probs_to_logits",
     "safe_log",
     "safe_logit",
     "sigmoid",
+    "simplex_point",
     "straight_through",
 ]

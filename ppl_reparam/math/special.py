@@ -196,6 +196,17 @@ def logaddexp(xp: ArrayNamespace, x: Array, y: Array) -> Array:
     return big + xp.log1p(xp.exp(small - xp.where(big > -float("inf"), big, 0.0)))
 
 
+def log_sub_exp(xp: ArrayNamespace, x: Array, y: Array) -> Array:
+    """``log(exp(x) - exp(y))`` for ``y < x``, as ``x + log1mexp(y - x)``: no cancellation
+    when ``y`` is close to ``x``, no overflow or underflow of either exponential.
+
+    Where ``y >= x`` (an empty difference rounded from a tiny one, or both ``-inf``) the
+    subtrahend is dropped and ``x`` returned, so the result and its gradient are never
+    NaN.
+    """
+    return x + log1mexp(xp, xp.where(y < x, y - x, -float("inf")))
+
+
 def normal_mills_ratio(xp: ArrayNamespace, x: Array) -> Array:
     """Mills' ratio ``(1 - Phi(x)) / phi(x) = sqrt(pi/2) erfcx(x / sqrt(2))``, relative
     accuracy of a few ulp for ``x > -37`` (no ratio of two underflowing numbers)."""

@@ -32,6 +32,7 @@ from ppl_reparam.math.special import (
     log1mexp,
     log_ndtr,
     log_ndtr_inverse,
+    log_sub_exp,
     logaddexp,
     normal_mills_ratio,
 )
@@ -240,9 +241,7 @@ def log_normalizer(xp: ArrayNamespace, family: StandardFamily, a: Array, b: Arra
     """``log(F(b) - F(a))`` from log-CDFs (or log-survivals, in the upper half)."""
     lsa, lsb = family.log_sf(xp, a), family.log_sf(xp, b)
     lca, lcb = family.log_cdf(xp, a), family.log_cdf(xp, b)
-    upper = lsa + log1mexp(xp, xp.where(lsb < lsa, lsb - lsa, -INF))
-    lower = lcb + log1mexp(xp, xp.where(lca < lcb, lca - lcb, -INF))
-    return xp.where(_upper(a, b), upper, lower)
+    return xp.where(_upper(a, b), log_sub_exp(xp, lsa, lsb), log_sub_exp(xp, lcb, lca))
 
 
 def standard_icdf_log(
@@ -257,10 +256,8 @@ def standard_icdf_log(
     lsa, lsb = family.log_sf(xp, a), family.log_sf(xp, b)
     lca, lcb = family.log_cdf(xp, a), family.log_cdf(xp, b)
     # log S(z) = log(S(b) + (1 - u)(S(a) - S(b))), every term a log.
-    log_mass_upper = lsa + log1mexp(xp, xp.where(lsb < lsa, lsb - lsa, -INF))
-    z_upper = family.isf_log(xp, logaddexp(xp, lsb, log_1mu + log_mass_upper))
-    log_mass_lower = lcb + log1mexp(xp, xp.where(lca < lcb, lca - lcb, -INF))
-    z_lower = family.icdf_log(xp, logaddexp(xp, lca, log_u + log_mass_lower))
+    z_upper = family.isf_log(xp, logaddexp(xp, lsb, log_1mu + log_sub_exp(xp, lsa, lsb)))
+    z_lower = family.icdf_log(xp, logaddexp(xp, lca, log_u + log_sub_exp(xp, lcb, lca)))
     z = xp.where(_upper(a, b), z_upper, z_lower)
     # Rounding can step just outside; the interval is closed, so clip.
     return xp.where(z < a, a, xp.where(z > b, b, z))
@@ -376,8 +373,8 @@ def cdf(
     log_z = log_normalizer(xp, family, a, b)
     lsz, lsb = family.log_sf(xp, z), family.log_sf(xp, b)
     lcz, lca = family.log_cdf(xp, z), family.log_cdf(xp, a)
-    above = lsz + log1mexp(xp, xp.where(lsb < lsz, lsb - lsz, -INF)) - log_z
-    below = lcz + log1mexp(xp, xp.where(lca < lcz, lca - lcz, -INF)) - log_z
+    above = log_sub_exp(xp, lsz, lsb) - log_z
+    below = log_sub_exp(xp, lcz, lca) - log_z
     return xp.where(_upper(a, b), -xp.expm1(xp.where(above < 0.0, above, 0.0)), xp.exp(below))
 
 

@@ -1,13 +1,5 @@
-"""KL divergences registered with torch's registry (used by Pyro's TraceMeanField_ELBO)."""
+"""The KL rules' old import path; they live in :mod:`ppl_reparam.pyro.distributions.kl`."""
 
-import torch
-from torch.distributions import Beta, register_kl
+from ppl_reparam.pyro.distributions.kl import kl_divergence
 
-from ppl_reparam.math import kumaraswamy as _k
-from ppl_reparam.pyro import _xp
-from ppl_reparam.pyro.distributions.kumaraswamy import Kumaraswamy
-
-
-@register_kl(Kumaraswamy, Beta)
-def _kl_kumaraswamy_beta(p: Kumaraswamy, q: Beta) -> torch.Tensor:
-    return _k.kl_beta(_xp, p.concentration1, p.concentration0, q.concentration1, q.concentration0)
+__all__ = ["kl_divergence"]

@@ -7,6 +7,7 @@ import numpy as np
 import numpyro
 import optax
 from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.util import log_density
 
 from ppl_reparam.numpyro.distributions import (
     ExpRelaxedOneHotCategorical,
@@ -18,21 +19,45 @@ from ppl_reparam.numpyro.distributions import (
 from ppl_reparam.schedules import ExponentialDecay, LinearDecay
 
 
-def test_log_prob_of_own_draw_under_jit_uses_the_log_space_value():
+def test_log_prob_of_own_draw_under_jit_uses_the_intermediates():
     logits = jnp.zeros(1000, jnp.float32)
 
     @jax.jit
     def draw(key, tau):
         d = RelaxedOneHotCategorical(tau, logits=logits)
-        x = d.sample(key, (4,))
-        return x, d.log_prob(x)
+        x, intermediates = d.sample_with_intermediates(key, (4,))
+        return x, d.log_prob(x, intermediates), d.log_prob(x)
 
     key = jax.random.PRNGKey(0)
-    x, lp = draw(key, 0.01)
+    x, lp, lp_without = draw(key, 0.01)
     assert x.dtype == jnp.float32 and bool(jnp.any(x == 0))
     exp_dist = ExpRelaxedOneHotCategorical(0.01, logits=logits)
     y = exp_dist.sample(key, (4,))  # the same noise
     np.testing.assert_allclose(lp, exp_dist.log_prob(y) - y.sum(-1), rtol=1e-6)
+    # without them the zeros are clipped: finite, but far from the density of the draw
+    assert bool(jnp.all(jnp.isfinite(lp_without))) and bool(jnp.all(lp_without < 0.5 * lp))
+
+
+def _plate_site(cls, k, temperature):
+    def fn():
+        with numpyro.plate("n", 3):
+            numpyro.sample("z", cls(temperature, logits=jnp.zeros(k, jnp.float32)))
+
+    return fn
+
+
+def test_log_density_scores_a_relaxed_site_from_its_intermediates_in_a_plate():
+    # what every ELBO does with a guide's site: NumPyro passes the site's intermediates
+    key = jax.random.PRNGKey(3)
+    fn = _plate_site(RelaxedOneHotCategorical, 1000, 0.01)
+    log_joint, trace = log_density(numpyro.handlers.seed(fn, key), (), {}, {})
+    site = trace["z"]
+    assert site["value"].shape == (3, 1000) and bool(jnp.any(site["value"] == 0))
+    exp_fn = _plate_site(ExpRelaxedOneHotCategorical, 1000, 0.01)
+    exp_log_joint, exp_trace = log_density(numpyro.handlers.seed(exp_fn, key), (), {}, {})
+    y = exp_trace["z"]["value"]  # the same noise
+    np.testing.assert_allclose(site["intermediates"][0], y)
+    np.testing.assert_allclose(log_joint, exp_log_joint - y.sum(), rtol=1e-6)
 
 
 def test_vmap_over_temperatures():

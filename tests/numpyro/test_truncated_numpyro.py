@@ -5,9 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as upstream
+import pytest
 from numpyro.infer import Trace_ELBO
 
-from ppl_reparam.numpyro.distributions import SoftTruncated, Truncated, TruncatedNormal
+from ppl_reparam.numpyro.distributions import (
+    SoftTruncated,
+    Truncated,
+    TruncatedLogistic,
+    TruncatedNormal,
+)
 
 
 def test_sample_log_prob_and_gradient_under_jit_and_vmap():
@@ -53,3 +59,26 @@ def test_svi_loss_uses_the_pathwise_gradient():
 
     loss_value, g = jax.jit(jax.value_and_grad(value))(params)
     assert jnp.isfinite(loss_value) and jnp.isfinite(g["loc"])
+
+
+@pytest.mark.parametrize("cls", [TruncatedNormal, TruncatedLogistic])
+def test_out_of_support_value_under_jit_warns_as_numpyro_does(cls):
+    value = np.array([2.0, 0.5])  # a NumPy value; 2.0 is outside [0, 1]
+
+    def built_inside():
+        return cls(0.0, 1.0, 0.0, 1.0, validate_args=True).log_prob(value)
+
+    d = cls(0.0, 1.0, 0.0, 1.0, validate_args=True)
+    for f in (built_inside, lambda: d.log_prob(value)):
+        with pytest.warns(UserWarning, match="Out-of-support"):
+            log_p = jax.jit(f)()
+        assert log_p[0] == -np.inf and np.isfinite(log_p[1])
+    # With traced ends the check cannot run at trace time: no error, -inf all the same.
+    log_p = jax.jit(lambda low: cls(0.0, 1.0, low, 1.0, validate_args=True).log_prob(value))(0.0)
+    assert log_p[0] == -np.inf and np.isfinite(log_p[1])
+
+
+def test_support_of_a_distribution_passed_through_jit_keeps_its_kind():
+    d = TruncatedNormal(jnp.zeros(3), 1.0, None, 0.0)
+    support = jax.jit(lambda d: d.support)(d)
+    assert type(support) is type(d.support) and not hasattr(support, "lower_bound")

@@ -44,6 +44,25 @@ def test_guide_log_prob_uses_the_draw_in_a_plate_at_lowest_temperature_float32()
     torch.testing.assert_close(site["log_prob"], expected, rtol=1e-6, atol=0.0)
 
 
+def test_model_scores_the_guide_draw_from_the_log_space_value_it_carries():
+    # Trace_ELBO replays the model on the guide's value: the tensor, and what it carries.
+    pyro.clear_param_store()
+    pyro.set_rng_seed(2)
+    model, guide = _model_and_guide(RelaxedOneHotCategorical, 1000, torch.tensor(0.01))
+    guide_trace = poutine.trace(guide).get_trace()
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace()
+    model_trace.compute_log_prob()
+    x = model_trace.nodes["z"]["value"]
+    assert x is guide_trace.nodes["z"]["value"] and bool((x == 0).any())
+    y = x._exact_log
+    prior = ExpRelaxedOneHotCategorical(0.01, logits=torch.zeros(1000))
+    expected = prior.log_prob(y) - y.sum(-1)
+    torch.testing.assert_close(model_trace.nodes["z"]["log_prob"], expected, rtol=1e-6, atol=0.0)
+    # a copy of the values carries nothing: the zeros are clipped, finite but far off
+    bare = model_trace.nodes["z"]["fn"].log_prob(x.detach().clone())
+    assert bool(torch.isfinite(bare).all()) and bool((bare < 0.5 * expected).all())
+
+
 def test_svi_steps_with_relaxed_latents_are_finite():
     for cls in [RelaxedOneHotCategorical, ExpRelaxedOneHotCategorical]:
         pyro.clear_param_store()

@@ -11,11 +11,18 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 from numpyro.util import not_jax_tracer
 
+from ppl_reparam._docs import fill
+from ppl_reparam._truncated import (
+    TRUNCATED_DOC,
+    bounding_ends,
+    dispatch_truncated,
+    truncated_support,
+)
 from ppl_reparam._validation import broadcast_param_shapes
 from ppl_reparam.math import truncated as _t
 from ppl_reparam.numpyro import _xp
 from ppl_reparam.numpyro.distributions._base import ValidatedDistribution
-from ppl_reparam.numpyro.transforms import SoftClipTransform
+from ppl_reparam.numpyro.distributions.transforms import SoftClipTransform
 
 # Compiled once per family and shape: run op by op, the long where-guarded log-space
 # formulas spend seconds compiling each small op on first use.
@@ -42,6 +49,12 @@ def _inverse_cdf_sample_jvp(family, primals, tangents):
     return x, jnp.broadcast_to(tangent, jnp.shape(x))
 
 
+def _equals_everywhere(x, value: float) -> bool:
+    with jax.ensure_compile_time_eval():
+        same = jnp.all(jnp.asarray(x) == value)
+        return not_jax_tracer(same) and bool(same)
+
+
 def _check_interval(name: str, low, high) -> None:
     with jax.ensure_compile_time_eval():
         ok = jnp.asarray(low) < jnp.asarray(high)
@@ -54,20 +67,52 @@ def _check_interval(name: str, low, high) -> None:
             )
 
 
-class _TruncatedLocationScale(ValidatedDistribution):
+class _SampleCheckUnderJit:
+    """NumPyro's out-of-support warning, also under ``jit``: ends given as constants
+    stay concrete there (see :func:`_concrete`), and compared with a concrete value they
+    give a concrete mask, which warns, where a NumPy value against a traced end would
+    fail to convert."""
+
+    def _validate_sample(self, value):
+        with jax.ensure_compile_time_eval():
+            return super()._validate_sample(jnp.asarray(value))
+
+
+class _Truncated(_SampleCheckUnderJit, ValidatedDistribution):
+    """What the truncated classes share: the ``low < high`` check under
+    ``validate_args`` and the out-of-support warning under ``jit``."""
+
+    pytree_aux_fields = ("_ends",)
+
+    def validate_args(self, strict: bool = True) -> None:
+        super().validate_args(strict)
+        if self.low is not None and self.high is not None:
+            _check_interval(type(self).__name__, self.low, self.high)
+
+
+def _concrete(*values, dtype):
+    """``values`` as arrays of ``dtype``, broadcast to one rank; constants stay concrete
+    under ``jit`` (not traced), so checks on them still run there."""
+    with jax.ensure_compile_time_eval():
+        return promote_shapes(*(jnp.asarray(v, dtype=dtype) for v in values))
+
+
+class _TruncatedLocationScale(_Truncated):
     family: _t.StandardFamily
 
     arg_constraints = {
         "loc": constraints.real,
         "scale": constraints.positive,
-        "low": constraints.dependent,
-        "high": constraints.dependent,
+        # checked together (low < high); event_dim given so shapes can be inferred
+        "low": constraints.dependent(is_discrete=False, event_dim=0),
+        "high": constraints.dependent(is_discrete=False, event_dim=0),
     }
     reparametrized_params = ["loc", "scale", "low", "high"]
     pytree_data_fields = ("loc", "scale", "low", "high")
 
     def __init__(self, loc, scale, low=None, high=None, *, validate_args=None):
         name = type(self).__name__
+        self._ends = bounding_ends(low, high, _equals_everywhere)
         low = -jnp.inf if low is None else low
         high = jnp.inf if high is None else high
         params = (loc, scale, low, high)
@@ -75,14 +120,12 @@ class _TruncatedLocationScale(ValidatedDistribution):
             name, {k: jnp.shape(v) for k, v in zip(self.arg_constraints, params, strict=True)}
         )
         dtype = jnp.result_type(float, *params)
-        params = promote_shapes(*(jnp.asarray(v, dtype=dtype) for v in params))
-        self.loc, self.scale, self.low, self.high = params
-        _check_interval(name, self.low, self.high)
+        self.loc, self.scale, self.low, self.high = _concrete(*params, dtype=dtype)
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
-        return constraints.interval(self.low, self.high)
+        return truncated_support(constraints, self.low, self.high, self._ends, constraints.real)
 
     def _params(self):
         return self.loc, self.scale, self.low, self.high
@@ -128,6 +171,12 @@ class TruncatedNormal(_TruncatedLocationScale):
     differentiation in log space (a ``jax.custom_jvp``; no ``1/f(z)`` overflow).
     ``mean``, ``variance`` and ``entropy`` are closed forms, accurate in the far tails.
 
+    The support is ``interval(low, high)``, ``greater_than_eq(low)`` with only ``low``,
+    ``less_than_eq(high)`` with only ``high``, ``real`` with neither; an end that is
+    ``None`` or infinite in every batch element does not count, so ``biject_to`` of the
+    support maps onto the half line. With ``validate_args``, ``low >= high`` is a
+    ``ValueError``.
+
     Example::
 
         >>> d = TruncatedNormal(0.0, 1.0, low=20.0, high=21.0)
@@ -164,39 +213,19 @@ class TruncatedGumbel(_TruncatedLocationScale):
     family = _t.GUMBEL
 
 
-_DISPATCH = {
-    upstream.Normal: TruncatedNormal,
-    upstream.Logistic: TruncatedLogistic,
-    upstream.Laplace: TruncatedLaplace,
-    upstream.Gumbel: TruncatedGumbel,
-}
+class GenericTruncated(_Truncated):
+    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end), for any
+    univariate ``base`` with ``cdf`` and ``icdf``; :func:`Truncated` builds it.
 
-
-class Truncated(ValidatedDistribution):
-    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end).
-
-    ``base`` must be a univariate distribution with ``cdf`` and ``icdf``. Normal,
-    Logistic, Laplace and Gumbel bases are dispatched to :class:`TruncatedNormal` etc.,
-    which work in log space; any other base is sampled by
-    ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the interval is in
-    the upper half) with gradients by implicit differentiation through ``base.cdf``.
-
-    Example::
-
-        >>> import numpyro.distributions as dist
-        >>> d = Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # generic path
+    Sampled by ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the
+    interval is in the upper half), with gradients by implicit differentiation through
+    ``base.cdf``. The support is as for :class:`TruncatedNormal`, or the base's own when
+    neither end bounds it.
     """
 
     arg_constraints = {}
     reparametrized_params = []
     pytree_data_fields = ("base", "low", "high")
-
-    def __new__(cls, base=None, low=None, high=None, *, validate_args=None):
-        if cls is Truncated and type(base) in _DISPATCH:
-            return _DISPATCH[type(base)](
-                base.loc, base.scale, low, high, validate_args=validate_args
-            )
-        return super().__new__(cls)
 
     def __init__(self, base, low=None, high=None, *, validate_args=None):
         if not isinstance(base, upstream.Distribution) or any(
@@ -210,29 +239,25 @@ class Truncated(ValidatedDistribution):
                 f"Truncated: the base must be univariate; {type(base).__name__} has "
                 f"event shape {tuple(base.event_shape)}"
             )
+        # An infinite end truncates nothing: drop it, so the support stays unbounded there.
+        self._ends = bounding_ends(low, high, _equals_everywhere)
         # icdf is required anyway; its output carries the base's dtype.
         dtype = jnp.result_type(base.icdf(0.5))
-        self.low = None if low is None else jnp.asarray(low, dtype=dtype)
-        self.high = None if high is None else jnp.asarray(high, dtype=dtype)
+        self.low = _concrete(low, dtype=dtype)[0] if self._ends[0] else None
+        self.high = _concrete(high, dtype=dtype)[0] if self._ends[1] else None
         shapes = {"base": base.batch_shape}
         shapes.update(
             {k: jnp.shape(v) for k, v in (("low", self.low), ("high", self.high)) if v is not None}
         )
         batch_shape = broadcast_param_shapes("Truncated", shapes)
-        if self.low is not None and self.high is not None:
-            _check_interval("Truncated", self.low, self.high)
-        self.base = base.expand(batch_shape) if base.batch_shape != batch_shape else base
+        # Not expanded: NumPyro's ExpandedDistribution has no cdf or icdf; the base
+        # broadcasts against the ends.
+        self.base = base
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
-        if self.low is None and self.high is None:
-            return self.base.support
-        if self.high is None:
-            return constraints.greater_than(self.low)
-        if self.low is None:
-            return constraints.less_than(self.high)
-        return constraints.interval(self.low, self.high)
+        return truncated_support(constraints, self.low, self.high, self._ends, self.base.support)
 
     def _cdf_bounds(self):
         dtype = jnp.result_type(self.base.icdf(0.5))
@@ -277,10 +302,26 @@ class Truncated(ValidatedDistribution):
 
 
 # One compiled program instead of hundreds of eagerly compiled small ops.
-_generic_sample = jax.jit(Truncated._sample, static_argnums=2)
+_generic_sample = jax.jit(GenericTruncated._sample, static_argnums=2)
 
 
-class SoftTruncated(upstream.TransformedDistribution):
+_DISPATCH = {
+    upstream.Normal: TruncatedNormal,
+    upstream.Logistic: TruncatedLogistic,
+    upstream.Laplace: TruncatedLaplace,
+    upstream.Gumbel: TruncatedGumbel,
+}
+
+
+def Truncated(base, low=None, high=None, *, validate_args=None) -> upstream.Distribution:
+    return dispatch_truncated(_DISPATCH, GenericTruncated, base, low, high, validate_args)
+
+
+# One docstring for both backends, as Pyro's copy_docs_from does.
+Truncated.__doc__ = fill(TRUNCATED_DOC, dist_module="numpyro.distributions")
+
+
+class SoftTruncated(_SampleCheckUnderJit, upstream.TransformedDistribution):
     """``base`` pushed through :class:`SoftClipTransform(low, high, softness)`: a
     reparameterizable distribution on ``(low, high)`` with exact ``log_prob``, whose
     samples tend to ``clip(base sample, low, high)`` as ``softness -> 0``. Unlike a hard
@@ -289,6 +330,20 @@ class SoftTruncated(upstream.TransformedDistribution):
 
     def __init__(self, base, low=None, high=None, softness=1.0, *, validate_args=None):
         super().__init__(base, SoftClipTransform(low, high, softness), validate_args=validate_args)
+
+    def _base_unexpanded(self):
+        # NumPyro expands the base to batched ends, and its ExpandedDistribution has no
+        # cdf or icdf; the base itself broadcasts against the batch.
+        base = self.base_dist
+        while isinstance(base, upstream.ExpandedDistribution):
+            base = base.base_dist
+        return base
+
+    def cdf(self, value):
+        return self._base_unexpanded().cdf(self.transforms[-1].inv(value))
+
+    def icdf(self, q):
+        return self.transforms[-1](self._base_unexpanded().icdf(q))
 
     @property
     def low(self):
@@ -304,6 +359,7 @@ class SoftTruncated(upstream.TransformedDistribution):
 
 
 __all__ = [
+    "GenericTruncated",
     "SoftTruncated",
     "Truncated",
     "TruncatedGumbel",

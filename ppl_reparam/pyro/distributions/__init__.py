@@ -1,6 +1,6 @@
 """Reparameterizable distributions for Pyro; importing this registers their KL rules."""
 
-from ppl_reparam.pyro import kl as _kl  # noqa: E402, F401, I001  (registers KL rules)
+from ppl_reparam.pyro.distributions import kl
 from ppl_reparam.pyro.distributions.kumaraswamy import Kumaraswamy
 from ppl_reparam.pyro.distributions.relaxed import (
     ExpRelaxedOneHotCategorical,
@@ -10,7 +10,9 @@ from ppl_reparam.pyro.distributions.relaxed import (
     RelaxedOneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
+from ppl_reparam.pyro.distributions.transforms import SoftClipTransform
 from ppl_reparam.pyro.distributions.truncated import (
+    GenericTruncated,
     SoftTruncated,
     Truncated,
     TruncatedGumbel,
@@ -18,9 +20,9 @@ from ppl_reparam.pyro.distributions.truncated import (
     TruncatedLogistic,
     TruncatedNormal,
 )
-from ppl_reparam.pyro.transforms import SoftClipTransform
 
 __all__ = [
+    "kl",
     "Kumaraswamy",
     "ExpRelaxedOneHotCategorical",
     "LogitRelaxedBernoulli",
@@ -28,6 +30,7 @@ __all__ = [
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",
     "RelaxedOneHotCategoricalStraightThrough",
+    "GenericTruncated",
     "SoftClipTransform",
     "SoftTruncated",
     "Truncated",

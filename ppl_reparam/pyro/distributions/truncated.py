@@ -4,15 +4,22 @@ import math
 
 import pyro.distributions as upstream
 import torch
-from pyro.distributions import constraints
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions.utils import broadcast_all
 
+from ppl_reparam._docs import fill
+from ppl_reparam._truncated import (
+    TRUNCATED_DOC,
+    bounding_ends,
+    dispatch_truncated,
+    truncated_support,
+)
 from ppl_reparam._validation import broadcast_param_shapes
 from ppl_reparam.math import truncated as _t
 from ppl_reparam.pyro import _xp
+from ppl_reparam.pyro.distributions import constraints
 from ppl_reparam.pyro.distributions._util import sum_to_shape
-from ppl_reparam.pyro.transforms import SoftClipTransform
+from ppl_reparam.pyro.distributions.transforms import SoftClipTransform
 
 
 class _InverseCdfSample(torch.autograd.Function):
@@ -38,6 +45,10 @@ class _InverseCdfSample(torch.autograd.Function):
         return (None, *grads)
 
 
+def _equals_everywhere(x, value: float) -> bool:
+    return bool((torch.as_tensor(x) == value).all())
+
+
 def _check_interval(name: str, low: torch.Tensor, high: torch.Tensor) -> None:
     bad = ~(low < high)
     if bool(bad.any()):
@@ -53,13 +64,15 @@ class _TruncatedLocationScale(TorchDistribution):
     arg_constraints = {
         "loc": constraints.real,
         "scale": constraints.positive,
-        "low": constraints.dependent,
-        "high": constraints.dependent,
+        # checked together (low < high); event_dim given so shapes can be inferred
+        "low": constraints.dependent(is_discrete=False, event_dim=0),
+        "high": constraints.dependent(is_discrete=False, event_dim=0),
     }
     has_rsample = True
 
     def __init__(self, loc, scale, low=None, high=None, validate_args=None):
         name = type(self).__name__
+        self._ends = bounding_ends(low, high, _equals_everywhere)
         low = -math.inf if low is None else low
         high = math.inf if high is None else high
         broadcast_param_shapes(
@@ -76,13 +89,14 @@ class _TruncatedLocationScale(TorchDistribution):
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
-        return constraints.interval(self.low, self.high)
+        return truncated_support(constraints, self.low, self.high, self._ends, constraints.real)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
         for name in ("loc", "scale", "low", "high"):
             setattr(new, name, getattr(self, name).expand(batch_shape))
+        new._ends = self._ends
         super(_TruncatedLocationScale, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -132,6 +146,12 @@ class TruncatedNormal(_TruncatedLocationScale):
     differentiation in log space (no ``1/f(z)`` overflow). ``mean``, ``variance`` and
     ``entropy`` are closed forms, accurate in the far tails.
 
+    The support is ``interval(low, high)``, ``greater_than_eq(low)`` with only ``low``,
+    ``less_than_eq(high)`` with only ``high``, ``real`` with neither; an end that is
+    ``None`` or infinite in every batch element does not count, so ``biject_to`` of the
+    support maps onto the half line. With ``validate_args``, ``low >= high`` is a
+    ``ValueError``.
+
     Example::
 
         >>> d = TruncatedNormal(0.0, 1.0, low=20.0, high=21.0)
@@ -167,40 +187,18 @@ class TruncatedGumbel(_TruncatedLocationScale):
     family = _t.GUMBEL
 
 
-# Pyro wraps torch's classes; a base of either kind is dispatched.
-_DISPATCH = {
-    upstream.Normal: TruncatedNormal,
-    torch.distributions.Normal: TruncatedNormal,
-    upstream.Logistic: TruncatedLogistic,
-    upstream.Laplace: TruncatedLaplace,
-    torch.distributions.Laplace: TruncatedLaplace,
-    upstream.Gumbel: TruncatedGumbel,
-    torch.distributions.Gumbel: TruncatedGumbel,
-}
+class GenericTruncated(TorchDistribution):
+    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end), for any
+    univariate ``base`` with ``cdf`` and ``icdf``; :func:`Truncated` builds it.
 
-
-class Truncated(TorchDistribution):
-    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end).
-
-    ``base`` must be a univariate distribution with ``cdf`` and ``icdf``. Normal,
-    Logistic, Laplace and Gumbel bases are dispatched to :class:`TruncatedNormal` etc.,
-    which work in log space; any other base is sampled by
-    ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the interval is in
-    the upper half) with gradients by implicit differentiation through ``base.cdf``.
-
-    Example::
-
-        >>> import pyro.distributions as dist
-        >>> d = Truncated(dist.Cauchy(0.0, 1.0), low=1.0, high=3.0)  # generic path
+    Sampled by ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the
+    interval is in the upper half), with gradients by implicit differentiation through
+    ``base.cdf``. The support is as for :class:`TruncatedNormal`, or the base's own when
+    neither end bounds it.
     """
 
     arg_constraints = {}
     has_rsample = True
-
-    def __new__(cls, base=None, low=None, high=None, validate_args=None):
-        if cls is Truncated and type(base) in _DISPATCH:
-            return _DISPATCH[type(base)](base.loc, base.scale, low, high, validate_args)
-        return super().__new__(cls)
 
     def __init__(self, base, low=None, high=None, validate_args=None):
         if not isinstance(base, torch.distributions.Distribution) or any(
@@ -215,10 +213,12 @@ class Truncated(TorchDistribution):
                 f"Truncated: the base must be univariate; {type(base).__name__} has "
                 f"event shape {tuple(base.event_shape)}"
             )
+        # An infinite end truncates nothing: drop it, so the support stays unbounded there.
+        has_low, has_high = bounding_ends(low, high, _equals_everywhere)
         # icdf is required anyway; its output carries the base's dtype and device.
         dtype = base.icdf(torch.tensor(0.5)).dtype
-        self.low = None if low is None else torch.as_tensor(low, dtype=dtype)
-        self.high = None if high is None else torch.as_tensor(high, dtype=dtype)
+        self.low = torch.as_tensor(low, dtype=dtype) if has_low else None
+        self.high = torch.as_tensor(high, dtype=dtype) if has_high else None
         shapes = {"base": base.batch_shape}
         shapes.update(
             {k: v.shape for k, v in (("low", self.low), ("high", self.high)) if v is not None}
@@ -231,21 +231,16 @@ class Truncated(TorchDistribution):
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
-        if self.low is None and self.high is None:
-            return self.base.support
-        if self.high is None:
-            return constraints.greater_than_eq(self.low)
-        if self.low is None:
-            return constraints.less_than(self.high)
-        return constraints.interval(self.low, self.high)
+        ends = (self.low is not None, self.high is not None)
+        return truncated_support(constraints, self.low, self.high, ends, self.base.support)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Truncated, _instance)
+        new = self._get_checked_instance(GenericTruncated, _instance)
         batch_shape = torch.Size(batch_shape)
         new.base = self.base.expand(batch_shape)
         new.low = None if self.low is None else self.low.expand(batch_shape)
         new.high = None if self.high is None else self.high.expand(batch_shape)
-        super(Truncated, new).__init__(batch_shape, validate_args=False)
+        super(GenericTruncated, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
@@ -302,6 +297,26 @@ class Truncated(TorchDistribution):
         return ((self.base.cdf(self._clip(value)) - cdf_low) / (cdf_high - cdf_low)).clamp(0, 1)
 
 
+# Pyro wraps torch's classes; a base of either kind is dispatched.
+_DISPATCH = {
+    upstream.Normal: TruncatedNormal,
+    torch.distributions.Normal: TruncatedNormal,
+    upstream.Logistic: TruncatedLogistic,
+    upstream.Laplace: TruncatedLaplace,
+    torch.distributions.Laplace: TruncatedLaplace,
+    upstream.Gumbel: TruncatedGumbel,
+    torch.distributions.Gumbel: TruncatedGumbel,
+}
+
+
+def Truncated(base, low=None, high=None, validate_args=None) -> TorchDistribution:
+    return dispatch_truncated(_DISPATCH, GenericTruncated, base, low, high, validate_args)
+
+
+# One docstring for both backends, as Pyro's copy_docs_from does.
+Truncated.__doc__ = fill(TRUNCATED_DOC, dist_module="pyro.distributions")
+
+
 class SoftTruncated(upstream.TransformedDistribution):
     """``base`` pushed through :class:`SoftClipTransform(low, high, softness)`: a
     reparameterizable distribution on ``(low, high)`` with exact ``log_prob``, whose
@@ -330,6 +345,7 @@ class SoftTruncated(upstream.TransformedDistribution):
 
 
 __all__ = [
+    "GenericTruncated",
     "SoftTruncated",
     "Truncated",
     "TruncatedGumbel",
