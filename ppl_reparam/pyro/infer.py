@@ -49,6 +49,13 @@ def _non_finite_sites(model, guide, args, kwargs) -> list[str]:
     return bad
 
 
+def _ode_failure(model, guide, args, kwargs) -> str:
+    """The failed ODE solves of one draw, as text ('' when none failed)."""
+    from ppl_reparam.pyro.ode import failure_report  # torchdiffeq only when needed
+
+    return failure_report(model, guide, args, kwargs)
+
+
 def _params() -> dict:
     store = pyro.get_param_store()
     return {name: store[name].detach().clone() for name in store.keys()}
@@ -109,8 +116,15 @@ def fit(
     for step in bar:
         call_kwargs = step_kwargs(kwargs, schedule, step)
         rng = torch.get_rng_state()
-        with poutine.trace(param_only=True) as capture:
-            value = loss.loss_and_grads(model, guide, *args, **call_kwargs)
+        try:
+            with poutine.trace(param_only=True) as capture:
+                value = loss.loss_and_grads(model, guide, *args, **call_kwargs)
+        except ValueError:
+            # validation rejects the NaN of a failed ODE solve: report it as non-finite
+            torch.set_rng_state(rng)
+            if not _ode_failure(model, guide, args, call_kwargs):
+                raise
+            value = math.nan
         params = {name: site["value"].unconstrained() for name, site in capture.trace.nodes.items()}
         bad_grads = [
             name
@@ -122,10 +136,11 @@ def fit(
             pyro.infer.util.zero_grads(set(params.values()))
             torch.set_rng_state(rng)
             sites = _non_finite_sites(model, guide, args, call_kwargs)
+            torch.set_rng_state(rng)
+            message = non_finite_message(step, value, sites, bad_grads)
+            message += _ode_failure(model, guide, args, call_kwargs)
             # the optimizer has not stepped: the store still holds the last finite values
-            raise NonFiniteLossError(
-                non_finite_message(step, value, sites, bad_grads), result(), sites
-            )
+            raise NonFiniteLossError(message, result(), sites)
         optim(set(params.values()))
         pyro.infer.util.zero_grads(set(params.values()))
         losses.append(value)

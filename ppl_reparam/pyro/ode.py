@@ -193,8 +193,14 @@ def solve(
     t0_value = float(t0.detach()) if t0_given else None
     _ode.check_times(ts.detach().cpu().numpy(), t0_value)
     batch_shape, state_shape = _ode.split_batch(y0.shape, state_ndim)
-    with torch.no_grad():
-        field_out = vector_field(t0, y0, args)
+    try:
+        with torch.no_grad():
+            field_out = vector_field(t0, y0, args)
+    except (IndexError, RuntimeError) as error:
+        raise ValueError(
+            f"solve: vector_field(t0, y0, args) failed on y0 of shape {tuple(y0.shape)} "
+            f"(state_ndim={state_ndim}): {error}"
+        ) from error
     _ode.check_field_shape(y0.shape, getattr(field_out, "shape", ()))
 
     # torchdiffeq reports the state at every time it is given, the first being t0
