@@ -136,9 +136,11 @@ def fit(
             step_key = jax.random.split(state.rng_key)[1]
             sites = _non_finite_sites(model, guide, params, step_key, args, call_kwargs)
             bad_grads = _non_finite_gradients(svi, state, args, call_kwargs)
-            raise NonFiniteLossError(
-                non_finite_message(step, value, sites, bad_grads), result(state), sites
-            )
+            from ppl_reparam.numpyro.ode import failure_report  # diffrax only when needed
+
+            message = non_finite_message(step, value, sites, bad_grads)
+            message += failure_report(model, guide, params, step_key, args, call_kwargs)
+            raise NonFiniteLossError(message, result(state), sites)
         state = new_state
         losses.append(value)
         if progress_bar and step % 50 == 0:
