@@ -86,7 +86,41 @@ def numpyro_model(ts, y_init, y=None):
 
 
 # ------------------------------------------------------------------------------ Pyro
-# pyro_vector_field and pyro_model: the same model on torch (written next to this).
+
+
+def pyro_vector_field(t, z, theta):
+    import torch
+
+    # unbind: one autograd node per tensor, where indexing makes one per element
+    u, v = z.unbind(-1)
+    alpha, beta, gamma, delta = theta.unbind(-1)
+    return torch.stack([(alpha - beta * v) * u, (-gamma + delta * u) * v], dim=-1)
+
+
+def pyro_model(ts, y_init, y=None):
+    """The model above on Pyro (arrays in the default torch dtype); ``y=None`` draws
+    the pelts (posterior predictive)."""
+    import math
+
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from ppl_reparam.pyro.distributions import TruncatedNormal
+    from ppl_reparam.pyro.ode import solve
+
+    def tensor(x):
+        return torch.as_tensor(x, dtype=torch.get_default_dtype())
+
+    ts, y_init, y = tensor(ts), tensor(y_init), None if y is None else tensor(y)
+    theta = pyro.sample(
+        "theta", TruncatedNormal(tensor(THETA_LOC), tensor(THETA_SCALE), low=0.0).to_event(1)
+    )
+    z_init = pyro.sample("z_init", dist.LogNormal(math.log(10.0), 1.0).expand([2]).to_event(1))
+    sigma = pyro.sample("sigma", dist.LogNormal(-1.0, 1.0).expand([2]).to_event(1))
+    z = solve(pyro_vector_field, z_init, ts, theta, t0=0.0, name="lotka_volterra")
+    pyro.sample("y_init", dist.LogNormal(z_init.log(), sigma).to_event(1), obs=y_init)
+    pyro.sample("y", dist.LogNormal(z.log(), sigma).to_event(2), obs=y)
 
 
 if __name__ == "__main__":
