@@ -34,6 +34,7 @@ DATA = ROOT / "data" / "hudson_lynx_hare-lotka_volterra.data.json"
 THETA_LOC = (1.0, 0.05, 1.0, 0.05)
 THETA_SCALE = (0.5, 0.05, 0.5, 0.05)
 SPECIES = ("hare", "lynx")
+PREDICTED = "y"  # the observed site drawn for the posterior predictive bands
 #: the latent sites, and the label of each element in tables and plots
 LATENTS = {
     "theta": ("alpha", "beta", "gamma", "delta"),
@@ -51,6 +52,19 @@ def load_data() -> dict:
         "y_init": np.asarray(raw["y_init"], dtype=float),
         "y": np.asarray(raw["y"], dtype=float),
     }
+
+
+def model_args(data: dict, observed: bool = True) -> dict:
+    """The keyword arguments of the models for ``data``; ``observed=False`` leaves the
+    pelts out (the models then draw them: the posterior predictive)."""
+    if not observed:
+        return {"ts": data["ts"], "y_init": None, "y": None}
+    return {"ts": data["ts"], "y_init": data["y_init"], "y": data["y"]}
+
+
+def observed(data: dict) -> np.ndarray:
+    """The observations to draw the posterior predictive bands over, (T, 2)."""
+    return data["y"]
 
 
 # ---------------------------------------------------------------------------- NumPyro
@@ -74,9 +88,7 @@ def numpyro_model(ts, y_init, y=None):
 
     theta = numpyro.sample(
         "theta",
-        dist.TruncatedNormal(jnp.asarray(THETA_LOC), jnp.asarray(THETA_SCALE), low=0.0).to_event(
-            1
-        ),
+        dist.TruncatedNormal(jnp.asarray(THETA_LOC), jnp.asarray(THETA_SCALE), low=0.0).to_event(1),
     )
     z_init = numpyro.sample("z_init", dist.LogNormal(jnp.log(10.0), 1.0).expand([2]).to_event(1))
     sigma = numpyro.sample("sigma", dist.LogNormal(-1.0, 1.0).expand([2]).to_event(1))

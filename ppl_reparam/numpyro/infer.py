@@ -25,7 +25,9 @@ from ppl_reparam._fit import (
     save_checkpoint,
     step_kwargs,
 )
+from ppl_reparam._multistart import check_num_starts
 from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam.numpyro._multistart import multistart
 from ppl_reparam.schedules import Schedule
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
@@ -77,6 +79,7 @@ def fit(
     checkpoint_every: int | None = None,
     seed: int = 0,
     progress_bar: bool = True,
+    num_starts: int | None = None,
     **kwargs,
 ) -> FitResult:
     """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
@@ -91,12 +94,16 @@ def fit(
         SVI state, RNG key included, and the losses) and to resume from if it exists: a
         run interrupted and resumed gives the same losses as an uninterrupted one.
     :param seed: the PRNG seed of a fresh run.
+    :param num_starts: runs of a multi-start phase (see :mod:`ppl_reparam._multistart`);
+        default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has
+        spurious optima that one start falls into), 1 (none) for any other.
     :returns: a :class:`FitResult`; ``state`` is the final SVI state.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf; its
         ``result`` holds the parameters of the last finite step and ``sites`` the sample
         sites whose log density was non-finite.
     """
     check_fit_args(num_steps, checkpoint_every, checkpoint_path)
+    check_num_starts(num_starts)
     optim = optax.adam(0.01) if optim is None else optim
     svi = SVI(model, guide, optim, Trace_ELBO() if loss is None else loss)
     schedule = as_schedule(temperature)
@@ -107,6 +114,10 @@ def fit(
     if checkpoint is not None:
         state = checkpoint["state"]
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
+    else:
+        first = step_kwargs(kwargs, schedule, 0)
+        state, losses = multistart(svi, state, model, seed, num_starts, num_steps, args, first)
+        start = len(losses)
 
     @jax.jit
     def guarded_update(state, temperature):

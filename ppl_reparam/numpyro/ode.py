@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 from numpyro import handlers
-from numpyro.primitives import _PYRO_STACK, Messenger, apply_stack
+from numpyro.primitives import _PYRO_STACK, apply_stack
 
 from ppl_reparam import _ode
 from ppl_reparam._ode import Status
+from ppl_reparam.numpyro._multistart import collect_status
 
 __all__ = ["Status", "failure_report", "solve"]
 
@@ -196,25 +197,13 @@ def _record(name: str, status: jax.Array, max_steps: int) -> None:
     apply_stack({**msg, "fn": lambda: status, "args": (), "kwargs": {}, "cond_indep_stack": []})
 
 
-class _collect_status(Messenger):
-    """Keep the status messages of the solves run under it."""
-
-    def __init__(self, fn=None):
-        self.records = []
-        super().__init__(fn)
-
-    def process_message(self, msg):
-        if msg["type"] == _ode.STATUS_TYPE:
-            self.records.append(msg)
-
-
 def failure_report(model, guide, params, rng_key, args, kwargs) -> str:
     """The failed solves of one draw of ``guide`` replayed through ``model``, as text
     for :class:`~ppl_reparam.numpyro.infer.NonFiniteLossError` ('' when none failed)."""
     seeded_guide = handlers.seed(handlers.substitute(guide, data=params), rng_key)
     guide_trace = handlers.trace(seeded_guide).get_trace(*args, **kwargs)
     seeded_model = handlers.substitute(handlers.seed(model, rng_key), data=params)
-    collector = _collect_status()
+    collector = collect_status()
     with numpyro.validation_enabled(False), collector:
         handlers.replay(seeded_model, guide_trace)(*args, **kwargs)
     values = {
