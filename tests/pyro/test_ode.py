@@ -83,10 +83,11 @@ def test_gradients_match_central_finite_differences(adjoint):
         theta, scale = args
         return scale * lotka_volterra(t, z, theta)
 
-    weights = torch.linspace(0.5, 1.5, TS.numel() * 2, dtype=torch.float64).reshape(-1, 2)
+    ts = TS[:4]  # a quarter of a period: every parameter matters, few steps
+    weights = torch.linspace(0.5, 1.5, ts.numel() * 2, dtype=torch.float64).reshape(-1, 2)
 
     def loss(z0, theta, scale, t0):
-        ys = solve(field, z0, TS, (theta, scale), t0=t0, rtol=1e-10, atol=1e-10, adjoint=adjoint)
+        ys = solve(field, z0, ts, (theta, scale), t0=t0, rtol=1e-10, atol=1e-10, adjoint=adjoint)
         return torch.sum(torch.log(ys) * weights)
 
     point = [
