@@ -82,7 +82,41 @@ def numpyro_model(ts, cases=None):
 
 
 # ------------------------------------------------------------------------------ Pyro
-# pyro_vector_field and pyro_model: the same model on torch (written next to this).
+
+
+def pyro_vector_field(t, y, beta_gamma):
+    import torch
+
+    s, i, _ = y.unbind(-1)
+    beta, gamma = beta_gamma.unbind(-1)
+    infection, recovery = beta * i * s / N_PUPILS, gamma * i
+    return torch.stack([-infection, infection - recovery, recovery], dim=-1)
+
+
+def pyro_model(ts, cases=None):
+    """The model above on Pyro (arrays in the default torch dtype); ``cases=None``
+    draws the counts (posterior predictive)."""
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from ppl_reparam.pyro.distributions import TruncatedNormal
+    from ppl_reparam.pyro.ode import solve
+
+    def tensor(x):
+        return torch.as_tensor(x, dtype=torch.get_default_dtype())
+
+    ts, cases = tensor(ts), None if cases is None else tensor(cases)
+    beta = pyro.sample("beta", TruncatedNormal(tensor(2.0), tensor(1.0), low=0.0))
+    gamma = pyro.sample("gamma", TruncatedNormal(tensor(0.4), tensor(0.5), low=0.0))
+    phi_inv = pyro.sample("phi_inv", dist.Exponential(tensor(5.0)))
+    y0 = tensor([N_PUPILS - 1.0, 1.0, 0.0])
+    y = solve(pyro_vector_field, y0, ts, torch.stack([beta, gamma]), t0=0.0, name="sir")
+    # the infected count can undershoot 0 by the solver's tolerance near the end
+    infected = y[:, 1].clamp(min=1e-6)
+    # negative binomial with mean `infected` and dispersion phi: Gamma-Poisson
+    phi = 1.0 / phi_inv
+    pyro.sample("cases", dist.GammaPoisson(phi, phi / infected), obs=cases)
 
 
 if __name__ == "__main__":
