@@ -110,7 +110,7 @@ def pyro_vector_field(t, z, theta):
 
 
 def pyro_model(ts, y_init, y=None):
-    """The model above on Pyro (arrays in the default torch dtype); ``y=None`` draws
+    """The model above on Pyro, in the dtype of ``ts`` (float64 from NumPy); ``y=None`` draws
     the pelts (posterior predictive)."""
     import math
 
@@ -121,8 +121,11 @@ def pyro_model(ts, y_init, y=None):
     from ppl_reparam.pyro.distributions import TruncatedNormal
     from ppl_reparam.pyro.ode import solve
 
+    ts = torch.as_tensor(ts)
+    dtype = ts.dtype if ts.is_floating_point() else torch.get_default_dtype()
+
     def tensor(x):
-        return torch.as_tensor(x, dtype=torch.get_default_dtype())
+        return torch.as_tensor(x, dtype=dtype)
 
     ts, y_init, y = tensor(ts), tensor(y_init), None if y is None else tensor(y)
     theta = pyro.sample(

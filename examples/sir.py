@@ -94,7 +94,7 @@ def pyro_vector_field(t, y, beta_gamma):
 
 
 def pyro_model(ts, cases=None):
-    """The model above on Pyro (arrays in the default torch dtype); ``cases=None``
+    """The model above on Pyro, in the dtype of ``ts`` (float64 from NumPy); ``cases=None``
     draws the counts (posterior predictive)."""
     import pyro
     import pyro.distributions as dist
@@ -103,8 +103,11 @@ def pyro_model(ts, cases=None):
     from ppl_reparam.pyro.distributions import TruncatedNormal
     from ppl_reparam.pyro.ode import solve
 
+    ts = torch.as_tensor(ts)
+    dtype = ts.dtype if ts.is_floating_point() else torch.get_default_dtype()
+
     def tensor(x):
-        return torch.as_tensor(x, dtype=torch.get_default_dtype())
+        return torch.as_tensor(x, dtype=dtype)
 
     ts, cases = tensor(ts), None if cases is None else tensor(cases)
     beta = pyro.sample("beta", TruncatedNormal(tensor(2.0), tensor(1.0), low=0.0))
