@@ -1,5 +1,6 @@
-"""The two backends' ode.solve give the same states and gradients (float64) for a
-Lotka--Volterra system, single and batched, direct and adjoint."""
+"""ode.solve in both backends: the same states and gradients (float64) for a
+Lotka--Volterra system, single and batched, direct and adjoint; the same errors for bad
+input and the same status codes for failed solves; the examples' two models agree."""
 
 import importlib
 
@@ -39,15 +40,22 @@ def _stack_and_value_and_grad(name):
     return (lambda parts: jnp.stack(parts, axis=-1)), value_and_grad
 
 
-def _evaluate(name, adjoint, z0=Z0, theta=THETA):
-    backend = get_backend(name)
-    ode = importlib.import_module(f"ppl_reparam.{name}.ode")
-    (stack, value_and_grad), xp = _stack_and_value_and_grad(name), backend.xp
+def _lotka_volterra(name):
+    stack = _stack_and_value_and_grad(name)[0]
 
     def lotka_volterra(t, z, theta):
         u, v = z[..., 0], z[..., 1]
         a, b, c, d = theta[..., 0], theta[..., 1], theta[..., 2], theta[..., 3]
         return stack([(a - b * v) * u, (-c + d * u) * v])
+
+    return lotka_volterra
+
+
+def _evaluate(name, adjoint, z0=Z0, theta=THETA):
+    backend = get_backend(name)
+    ode = importlib.import_module(f"ppl_reparam.{name}.ode")
+    value_and_grad, xp = _stack_and_value_and_grad(name)[1], backend.xp
+    lotka_volterra = _lotka_volterra(name)
 
     ts = backend.array(TS)
     weights = backend.array(np.linspace(0.5, 1.5, TS.size * z0.size).reshape(TS.shape + z0.shape))
@@ -84,6 +92,59 @@ def test_batched_states_agree_across_backends():
     assert pyro_out[0].shape == TS.shape + z0.shape
     for a, b in zip(pyro_out, numpyro_out, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda s, f, a: s(f, a(Z0), a(TS[::-1].copy()), a(THETA)),
+            "ts must be strictly increasing",
+        ),
+        (lambda s, f, a: s(f, a(Z0), a([1.0, 2.0, 2.0]), a(THETA)), "ts must be"),
+        (lambda s, f, a: s(lambda t, y, _: y[..., :1], a(Z0), a(TS)), r"returned shape \(1,\)"),
+        (lambda s, f, a: s("field", a(Z0), a(TS), a(THETA)), "vector_field must be a callable"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), rtol=-1e-6), "rtol must be"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), atol=-1.0), "atol must be"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), rtol=0.0, atol=0.0), "cannot both be 0"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), max_steps=0), "max_steps must be"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), t0=2.0), r"t0 must be <= ts\[0\]"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), solver="rk45"), "solver must be one of"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), adjoint="yes"), "adjoint must be"),
+        (lambda s, f, a: s(f, a(Z0), a(TS), a(THETA), state_ndim=2), "at least state_ndim=2"),
+    ],
+)
+def test_bad_input_names_the_argument(backend, call, message):
+    solve = importlib.import_module(f"ppl_reparam.{backend.name}.ode").solve
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(solve, _lotka_volterra(backend.name), backend.array)
+
+
+@pytest.mark.slow  # JAX compiles two solves
+def test_running_out_of_steps_fills_nan_and_flags_it(backend):
+    ode = importlib.import_module(f"ppl_reparam.{backend.name}.ode")
+    field, a = _lotka_volterra(backend.name), backend.array
+    ys, status = ode.solve(field, a(Z0), a(TS), a(THETA), t0=0.0, max_steps=5, return_status=True)
+    assert int(status) == ode.Status.MAX_STEPS
+    assert np.all(np.isnan(backend.numpy(ys)))
+    # the budget counts the steps of the whole solve (about 30 here), not per output time
+    ys, status = ode.solve(field, a(Z0), a(TS), a(THETA), t0=0.0, max_steps=40, return_status=True)
+    assert int(status) == ode.Status.SUCCESS
+
+
+@pytest.mark.slow  # JAX compiles a batched solve
+def test_blow_up_is_flagged_per_trajectory(backend):
+    ode = importlib.import_module(f"ppl_reparam.{backend.name}.ode")
+    # dy/dt = y^2 from y0 reaches infinity at t = 1 / y0: only the second one blows up
+    y0 = backend.array([[0.05], [0.5]])
+    ys, status = ode.solve(
+        lambda t, y, _: y**2, y0, backend.array(TS), None, t0=0.0, rtol=1e-9, atol=1e-9,
+        return_status=True,
+    )  # fmt: skip
+    ys, status = backend.numpy(ys), np.asarray(backend.numpy(status))
+    assert status[0] == ode.Status.SUCCESS and status[1] != ode.Status.SUCCESS
+    np.testing.assert_allclose(ys[:, 0, 0], 0.05 / (1 - 0.05 * TS), rtol=1e-5)
+    assert np.all(np.isnan(ys[:, 1]))
 
 
 def _log_joint(name: str, example, values: dict) -> float:
