@@ -2,6 +2,7 @@
 clear error naming the sites where the loss or a gradient stopped being finite."""
 
 import math
+import sys
 from collections.abc import Callable
 
 import pyro
@@ -51,9 +52,8 @@ def _non_finite_sites(model, guide, args, kwargs) -> list[str]:
 
 def _ode_failure(model, guide, args, kwargs) -> str:
     """The failed ODE solves of one draw, as text ('' when none failed)."""
-    from ppl_reparam.pyro.ode import failure_report  # torchdiffeq only when needed
-
-    return failure_report(model, guide, args, kwargs)
+    ode = sys.modules.get("ppl_reparam.pyro.ode")  # not imported: no model solved an ODE
+    return "" if ode is None else ode.failure_report(model, guide, args, kwargs)
 
 
 def _params() -> dict:
