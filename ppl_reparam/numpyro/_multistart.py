@@ -5,7 +5,7 @@ import math
 import jax
 import numpyro
 from numpyro import handlers
-from numpyro.infer import SVI
+from numpyro.infer import SVI, init_to_sample
 from numpyro.primitives import Messenger
 
 from ppl_reparam import _multistart
@@ -32,6 +32,24 @@ def solves_ode(model, rng_key, args, kwargs) -> bool:
     return bool(collector.records)
 
 
+def init(svi: SVI, rng_key, args, kwargs, fresh: bool = False):
+    """``svi.init`` with validation off, so that an initialisation whose ODE solve fails
+    (NaN log density) is redrawn by NumPyro's search for a finite start instead of
+    raising. ``fresh``: the guide draws new initial values from the prior (an autoguide
+    set up again with ``init_to_sample``; any other guide keeps its own)."""
+    guide = svi.guide
+    reset = fresh and hasattr(guide, "prototype_trace") and hasattr(guide, "init_loc_fn")
+    saved = guide.init_loc_fn if reset else None
+    if reset:
+        guide.prototype_trace, guide.init_loc_fn = None, init_to_sample
+    try:
+        with numpyro.validation_enabled(False):
+            return svi.init(rng_key, *args, **kwargs)
+    finally:
+        if reset:
+            guide.init_loc_fn = saved
+
+
 def multistart(svi: SVI, state, model, seed: int, num_starts, num_steps: int, args, kwargs):
     """The state to start the main loop from, and the losses of the steps it took:
     ``(state, [])`` when there is no multi-start phase."""
@@ -42,16 +60,20 @@ def multistart(svi: SVI, state, model, seed: int, num_starts, num_steps: int, ar
     update = jax.jit(lambda s: svi.update(s, *args, **kwargs))
 
     def run(start: int, steps: int):
-        fresh = start > 0
-        run_state = svi.init(jax.random.fold_in(key, start), *args, **kwargs) if fresh else state
+        if start == 0:
+            run_state = state
+        else:
+            run_state = init(svi, jax.random.fold_in(key, start), args, kwargs, fresh=True)
         losses = []
         for _ in range(steps):
             new_state, loss = update(run_state)
+            if not math.isfinite(float(loss)):
+                # stop at the last finite state: the run scores inf, and if it is kept
+                # the main loop meets the failure again and diagnoses it
+                return run_state, losses + [math.inf]
             losses.append(float(loss))
-            if not math.isfinite(losses[-1]):
-                break  # keep the last finite state; the run scores inf
             run_state = new_state
         return run_state, losses
 
     best, losses, _ = _multistart.best_start(run, num_starts, _multistart.start_steps(num_steps))
-    return best, losses
+    return best, [x for x in losses if math.isfinite(x)]  # the marker of a failed run

@@ -27,7 +27,7 @@ from ppl_reparam._fit import (
 )
 from ppl_reparam._multistart import check_num_starts
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.numpyro._multistart import multistart
+from ppl_reparam.numpyro._multistart import init, multistart
 from ppl_reparam.schedules import Schedule
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
@@ -108,7 +108,7 @@ def fit(
     svi = SVI(model, guide, optim, Trace_ELBO() if loss is None else loss)
     schedule = as_schedule(temperature)
     # init also sets up SVI's constraint transforms, which a resumed run needs too
-    state = svi.init(jax.random.PRNGKey(seed), *args, **step_kwargs(kwargs, schedule, 0))
+    state = init(svi, jax.random.PRNGKey(seed), args, step_kwargs(kwargs, schedule, 0))
     losses, start = [], 0
     checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path else None
     if checkpoint is not None:

@@ -11,6 +11,9 @@ import pytest
 from numpyro import handlers
 from scipy.integrate import solve_ivp
 
+from ppl_reparam._multistart import score
+from ppl_reparam.numpyro._multistart import solves_ode
+from ppl_reparam.numpyro.guides import AutoPathwiseGuide
 from ppl_reparam.numpyro.infer import NonFiniteLossError, fit
 from ppl_reparam.numpyro.ode import Status, solve
 
@@ -191,3 +194,40 @@ def test_fit_names_the_failed_solve_and_the_reason():
         lambda t, x, r: -r * x, jnp.ones(1), DECAY_TS, np.exp(loc), max_steps=15, return_status=True
     )
     assert int(status) == Status.SUCCESS
+
+
+def decay_free_model(y):
+    rate = numpyro.sample("rate", dist.LogNormal(0.0, 1.0))
+    numpyro.sample("y", dist.Normal(jnp.exp(-rate * DECAY_TS), 0.01), obs=y)
+
+
+def test_only_models_that_solve_an_ode_get_a_multi_start_phase():
+    key = jax.random.PRNGKey(0)
+    data = (jnp.exp(-2.0 * jnp.asarray(DECAY_TS)),)
+    assert solves_ode(decay_model, key, data, {})
+    assert not solves_ode(decay_free_model, key, data, {})
+    # no ODE: the default run is the single-start run, step for step
+    default = fit(decay_free_model, decay_guide, *data, num_steps=30, progress_bar=False)
+    single = fit(
+        decay_free_model, decay_guide, *data, num_steps=30, num_starts=1, progress_bar=False
+    )
+    assert default.losses == single.losses
+
+
+def test_multi_start_phase_keeps_the_best_start_within_the_step_budget():
+    def model(y):
+        rate = numpyro.sample("rate", dist.LogNormal(0.0, 1.0))
+        mean = solve(lambda t, x, r: -r * x, jnp.ones(1), DECAY_TS, rate, t0=0.0)
+        numpyro.sample("y", dist.Normal(mean[:, 0], 0.01), obs=y)
+
+    guide = AutoPathwiseGuide(model)
+    data = jnp.exp(-2.0 * jnp.asarray(DECAY_TS))
+    result = fit(model, guide, data, num_steps=150, num_starts=3, progress_bar=False)
+    assert len(result.losses) == 150 and np.all(np.isfinite(result.losses))
+    # the fit continued the start whose last-half mean loss was lowest: its phase losses
+    # score no worse than a single start's
+    single = fit(
+        model, AutoPathwiseGuide(model), data, num_steps=150, num_starts=1, progress_bar=False
+    )
+    assert score(result.losses[:100]) <= score(single.losses[:100])
+    np.testing.assert_allclose(guide.median(result.params)["rate"], 2.0, rtol=0.05)
