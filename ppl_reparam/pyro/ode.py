@@ -33,7 +33,7 @@ class _Field:
 
     def __init__(self, vector_field: Callable, args: Any, max_steps: int):
         self.vector_field, self.args, self.max_steps = vector_field, args, max_steps
-        self.steps, self.last = 0, None
+        self.steps, self.adjoint_steps, self.last = 0, 0, None
 
     def __call__(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.last = self.vector_field(t, y, self.args)
@@ -45,8 +45,8 @@ class _Field:
             raise _OutOfSteps
 
     def callback_step_adjoint(self, t0, y0, dt) -> None:
-        self.steps += 1
-        if self.steps > 2 * self.max_steps:
+        self.adjoint_steps += 1
+        if self.adjoint_steps > self.max_steps:
             # a backward pass cannot return a status: fail loudly instead
             raise FloatingPointError(
                 "solve: the adjoint (backward) solve "

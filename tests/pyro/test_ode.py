@@ -178,6 +178,18 @@ def test_nan_vector_field_is_flagged_non_finite():
     assert int(status) == Status.NON_FINITE and bool(ys.isnan().all())
 
 
+def test_adjoint_backward_running_out_of_steps_raises_with_the_reason():
+    # the backward solve restarts at each of 1000 output times: over 100 steps, where
+    # the forward solve takes about 30
+    theta = THETA.clone().requires_grad_(True)
+    ts = torch.linspace(0.02, 20.0, 1000, dtype=torch.float64)
+    ys, status = solve(lotka_volterra, Z0, ts, theta, t0=0.0, adjoint=True, max_steps=100,
+                       return_status=True)  # fmt: skip
+    assert int(status) == Status.SUCCESS
+    with pytest.raises(FloatingPointError, match="adjoint .* max_steps=100"):
+        ys.sum().backward()
+
+
 def decay_model(y):
     rate = pyro.sample("rate", dist.LogNormal(0.0, 1.0))
     x0 = torch.ones(1, dtype=torch.float64)
