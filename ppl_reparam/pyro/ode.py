@@ -140,7 +140,9 @@ def solve(
     :param rtol, atol: tolerances of the adaptive step-size control (error per step
         ``<= atol + rtol * |y|``, RMS over one trajectory's state).
     :param max_steps: the step budget of one solve, rejected steps included (as diffrax
-        counts it); running out is reported as :attr:`Status.MAX_STEPS`.
+        counts it); running out is reported as :attr:`Status.MAX_STEPS`. The backward
+        solve of ``adjoint=True`` has a budget of its own, and running out of it raises
+        ``FloatingPointError`` (a backward pass cannot return a status).
     :param solver: a torchdiffeq adaptive solver in :data:`SOLVERS`. The default
         ``"dopri5"`` (Dormand--Prince 5(4)) is the NumPyro backend's default too, so both
         take the same steps; ``"dopri5"``, ``"dopri8"`` and ``"bosh3"`` exist in both.
