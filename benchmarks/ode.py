@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--examples", default="lotka_volterra,sir")
     parser.add_argument("--backends", default="numpyro,pyro")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--time-nuts", action="store_true")
     opts = parser.parse_args()
     seeds = [int(s) for s in opts.seeds.split(",")]
     rows = []
@@ -59,7 +60,7 @@ def main() -> None:
         ref = _ode_runner.reference(example)
         if ref is None:
             raise SystemExit(f"no NUTS reference for {name}: run scripts/nuts_reference_ode.py")
-        nuts = nuts_wall_time(example)
+        nuts = nuts_wall_time(example) if opts.time_nuts else ref["wall_time_s"] * 2000 / 12000
         for backend in opts.backends.split(","):
             for seed in seeds:
                 latents, _, wall, _ = _ode_runner.fit_posterior(example, backend, opts.steps, seed)

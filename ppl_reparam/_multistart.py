@@ -8,18 +8,33 @@ of which the one with the best ELBO is continued, reach the posterior. Most
 models (unimodal posteriors) do not need it and should not pay for it, so by default
 ``fit`` runs it only for models that solve an ODE (``ode.solve`` in the model).
 
-The phase: ``num_starts`` runs of ``start_steps`` optimisation steps each, every one
-from the guide's initialisation under its own random key; the score of a run is its
-mean loss (negative ELBO estimate) over its last half; the best run's state and losses
-continue in the main loop, whose step budget they count against.
+The phase: ``num_starts`` runs of ``start_steps`` optimisation steps each: run 0 from
+the guide's own initialisation, the others from the ``num_starts - 1`` draws with the
+highest log joint density among :data:`SCREEN_DRAWS` draws from the prior (one
+vectorised evaluation: a single prior draw lands in the basin of the right optimum
+rarely, about 1 in 20 on Lotka-Volterra, the best of a thousand often). The score of a
+run is its mean loss (negative ELBO estimate) over its last half; the best run's state
+and losses continue in the main loop, whose step budget they count against.
 """
 
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 #: starts of the multi-start phase for models that solve an ODE
 ODE_NUM_STARTS = 8
+#: prior draws screened by their log joint density for the starts after the first
+SCREEN_DRAWS = 1000
+
+
+def best_draws(log_joint: "np.ndarray", k: int) -> list[int]:
+    """Indices of the ``k`` draws with the highest finite log joint density, best first
+    (fewer when fewer are finite)."""
+    log_joint = np.where(np.isfinite(log_joint), log_joint, -np.inf)
+    order = np.argsort(-log_joint, kind="stable")[:k]
+    return [int(i) for i in order if np.isfinite(log_joint[i])]
 
 
 def check_num_starts(num_starts: "int | None") -> None:

@@ -94,9 +94,11 @@ def fit(
         SVI state, RNG key included, and the losses) and to resume from if it exists: a
         run interrupted and resumed gives the same losses as an uninterrupted one.
     :param seed: the PRNG seed of a fresh run.
-    :param num_starts: runs of a multi-start phase (see :mod:`ppl_reparam._multistart`);
-        default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has
-        spurious optima that one start falls into), 1 (none) for any other.
+    :param num_starts: runs of a multi-start phase (see :mod:`ppl_reparam._multistart`):
+        the guide's own start and the best prior draws by log joint density, a tenth of
+        the budget each (100 to 500 steps), the best by ELBO continued. Default: 8 for a
+        model that solves an ODE with ``ode.solve`` (its ELBO has spurious optima that
+        a single start falls into), 1 (none) for any other.
     :returns: a :class:`FitResult`; ``state`` is the final SVI state.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf; its
         ``result`` holds the parameters of the last finite step and ``sites`` the sample
