@@ -119,7 +119,7 @@ def pyro_model(ts, cases=None):
     infected = y[:, 1].clamp(min=1e-6)
     # negative binomial with mean `infected` and dispersion phi: Gamma-Poisson
     phi = 1.0 / phi_inv
-    pyro.sample("cases", dist.GammaPoisson(phi, phi / infected), obs=cases)
+    pyro.sample("cases", dist.GammaPoisson(phi, phi / infected).to_event(1), obs=cases)
 
 
 if __name__ == "__main__":
