@@ -142,6 +142,7 @@ def decay_guide(y):
     numpyro.sample("rate", dist.LogNormal(loc, 0.1))
 
 
+@pytest.mark.slow  # the multi-start phase of an ODE model compiles three programs
 def test_fit_names_the_failed_solve_and_the_reason():
     data = jnp.exp(-20.0 * jnp.asarray(DECAY_TS))
     with pytest.raises(NonFiniteLossError) as info:
@@ -178,6 +179,7 @@ def test_only_models_that_solve_an_ode_get_a_multi_start_phase():
     assert default.losses == single.losses
 
 
+@pytest.mark.slow  # compiles the solve in the screening, the starts and the main loop
 def test_multi_start_phase_keeps_the_best_start_within_the_step_budget():
     def model(y):
         rate = numpyro.sample("rate", dist.LogNormal(0.0, 1.0))
