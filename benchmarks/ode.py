@@ -46,7 +46,7 @@ def nuts_wall_time(example) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--examples", default="lotka_volterra,sir")
     parser.add_argument("--backends", default="numpyro,pyro")
@@ -73,6 +73,10 @@ def main() -> None:
                         "steps": opts.steps,
                         "worst_mean_error_in_sd": c["worst_mean_error_in_sd"],
                         "worst_sd_ratio": c["worst_sd_ratio"],
+                        "worst_element": max(
+                            c["elements"], key=lambda k: c["elements"][k]["mean_error_in_sd"]
+                        ),
+                        "elements": c["elements"],
                         "svi_s": wall,
                         "nuts_s": nuts,
                         "nuts_reference_s": ref["wall_time_s"],
@@ -98,6 +102,7 @@ def _format(row: dict) -> str:
         f"{row['example']:<16}{row['backend']:<9}{row['seed']:>5}"
         f"{row['worst_mean_error_in_sd']:>15.3f}{row['worst_sd_ratio']:>10.2f}"
         f"{row['svi_s']:>8.1f}{row['nuts_s']:>8.1f}{row['nuts_reference_s']:>8.0f}  {verdict}"
+        f"  (worst: {row['worst_element']})"
     )
 
 

@@ -178,7 +178,7 @@ def main(example) -> None:
     parser = argparse.ArgumentParser(description=example.__doc__)
     parser.add_argument("--backend", choices=["numpyro", "pyro"], default="numpyro")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
     opts = parser.parse_args()
     opts.out.mkdir(parents=True, exist_ok=True)
