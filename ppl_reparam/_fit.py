@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ppl_reparam._multistart import check_num_starts
 from ppl_reparam._relax import TEMPERATURE_KWARG, RelaxedModel
 from ppl_reparam.schedules import Constant, Schedule
 
@@ -28,6 +29,10 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         and to resume from if it exists: a run interrupted and resumed gives the same
         losses as an uninterrupted one.
     :param seed: {seed}
+    :param num_starts: runs of a multi-start phase (see :mod:`ppl_reparam._multistart`):
+        the guide's own start and the best prior draws by log joint density, a tenth of
+        the budget each (100 to 500 steps), the best by ELBO continued; its steps count
+        against ``num_steps``. {num_starts}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
@@ -90,6 +95,7 @@ class FitCall:
     checkpoint_every: int | None
     seed: int
     progress_bar: bool
+    num_starts: int | None
 
     def step_kwargs(self, step: int) -> dict:
         """The keyword arguments of one step: the user's, plus the temperature."""
@@ -131,9 +137,11 @@ def fit_function(
         checkpoint_every: int | None = None,
         seed: int = 0,
         progress_bar: bool = True,
+        num_starts: int | None = None,
         **kwargs,
     ) -> FitResult:
         check_fit_args(num_steps, checkpoint_every, checkpoint_path)
+        check_num_starts(num_starts)
         schedule = temperature_schedule(temperature, model, range(num_steps))
         return loop(
             FitCall(
@@ -149,6 +157,7 @@ def fit_function(
                 checkpoint_every,
                 seed,
                 progress_bar,
+                num_starts,
             )
         )
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam.numpyro._multistart import init, multistart
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -141,7 +142,8 @@ def _loop(call: _fit.FitCall) -> FitResult:
 
     # init also sets up SVI's constraint transforms, which a resumed run needs too
     try:
-        state = svi.init(key, *args, **init_kwargs)
+        # validation off: a start whose ODE solve fails is redrawn, not raised
+        state = init(svi, key, args, init_kwargs)
     except (ValueError, RuntimeError) as err:
         # e.g. an autoguide's "Cannot find valid initial parameters", naming no site
         sites = _non_finite_sites(model, guide, {}, key, args, init_kwargs)
@@ -153,6 +155,11 @@ def _loop(call: _fit.FitCall) -> FitResult:
     if checkpoint is not None:
         state = checkpoint["state"]
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
+    else:
+        state, losses = multistart(
+            svi, state, model, call.seed, call.num_starts, call.num_steps, args, init_kwargs
+        )
+        start = len(losses)
 
     bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
@@ -173,7 +180,10 @@ def _loop(call: _fit.FitCall) -> FitResult:
             step_key = jax.random.split(state.rng_key)[1]
             sites = _non_finite_sites(model, guide, params, step_key, args, call_kwargs)
             bad_grads = _non_finite_gradients(svi, state, args, call_kwargs)
+            from ppl_reparam.numpyro.ode import failure_report  # diffrax only when needed
+
             message = _fit.non_finite_message(step, value, sites, bad_grads)
+            message += failure_report(model, guide, params, step_key, args, call_kwargs)
             raise NonFiniteLossError(message, result(state), list(sites))
         state = new_state
         call.record(step, value, losses, bar, lambda s=state: {"state": jax.device_get(s)})
@@ -192,6 +202,10 @@ fit = _fit.fit_function(
     checkpoint="the whole SVI state, RNG key included, and the losses",
     seed="the PRNG seed of a fresh run.",
     returns="; ``state`` is the final SVI state",
+    num_starts=(
+        "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
+        "spurious optima that a single start falls into), 1 (none) for any other."
+    ),
     extra="""
     The compiled step is cached (the last 16) per model, guide, optimizer and loss
     objects, shapes and dtypes of the array arguments and values of the other

@@ -2,6 +2,7 @@
 clear error naming the sites where the loss or a gradient stopped being finite."""
 
 import math
+import sys
 
 import pyro
 import pyro.infer.util
@@ -44,6 +45,12 @@ def _non_finite_sites(model, guide, args, kwargs) -> dict[str, list[str]]:
         return _fit.non_finite_sites(traces, _count_non_finite)
 
 
+def _ode_failure(model, guide, args, kwargs) -> str:
+    """The failed ODE solves of one draw, as text ('' when none failed)."""
+    ode = sys.modules.get("ppl_reparam.pyro.ode")  # not imported: no model solved an ODE
+    return "" if ode is None else ode.failure_report(model, guide, args, kwargs)
+
+
 def _checkpoint_state(optim: PyroOptim) -> dict:
     return {
         "params": pyro.get_param_store().get_state(),
@@ -61,6 +68,11 @@ def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
     loss = Trace_ELBO() if call.loss is None else call.loss
+    if call.num_starts not in (None, 1):
+        raise NotImplementedError(
+            "fit: the multi-start phase (num_starts > 1) is implemented in the NumPyro "
+            "backend only so far; leave num_starts out in Pyro"
+        )
     losses: list[float] = []
     start = 0
     checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
@@ -89,7 +101,9 @@ def _loop(call: _fit.FitCall) -> FitResult:
             sites = _non_finite_sites(model, guide, args, call_kwargs)
             if not sites:
                 raise
+            torch.set_rng_state(rng)
             message = _fit.failed_step_message(step, sites, err)
+            message += _ode_failure(model, guide, args, call_kwargs)
             raise NonFiniteLossError(message, result(), list(sites)) from err
         params = {name: site["value"].unconstrained() for name, site in capture.trace.nodes.items()}
         bad_grads = [
@@ -102,8 +116,10 @@ def _loop(call: _fit.FitCall) -> FitResult:
             pyro.infer.util.zero_grads(set(params.values()))
             torch.set_rng_state(rng)
             sites = _non_finite_sites(model, guide, args, call_kwargs)
+            torch.set_rng_state(rng)
             # the optimizer has not stepped: the store still holds the last finite values
             message = _fit.non_finite_message(step, value, sites, bad_grads)
+            message += _ode_failure(model, guide, args, call_kwargs)
             raise NonFiniteLossError(message, result(), list(sites))
         optim(set(params.values()))
         pyro.infer.util.zero_grads(set(params.values()))
@@ -121,5 +137,9 @@ fit = _fit.fit_function(
     checkpoint="parameters, optimizer state, RNG state, losses",
     seed="seeds Pyro's RNGs at the start of a fresh run.",
     returns="",
+    num_starts=(
+        "Not implemented in Pyro yet: only ``None`` or 1 (no multi-start phase), "
+        "ODE models included."
+    ),
     extra="Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
 )
