@@ -2,6 +2,7 @@
 recompilation, a compiled step reused across calls, checkpoints, and a clear error
 naming the sites where the loss or a gradient stopped being finite."""
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -56,6 +57,12 @@ def _non_finite_sites(model, guide, params, rng_key, args, kwargs) -> dict[str, 
         except (ValueError, RuntimeError):
             pass
         return _fit.non_finite_sites(traces, _count_non_finite)
+
+
+def _ode_failure(model, guide, params, rng_key, args, kwargs) -> str:
+    """The failed ODE solves of one draw, as text ('' when none failed)."""
+    ode = sys.modules.get("ppl_reparam.numpyro.ode")  # not imported: no model solved an ODE
+    return "" if ode is None else ode.failure_report(model, guide, params, rng_key, args, kwargs)
 
 
 def _all_finite(tree) -> jax.Array:
@@ -180,10 +187,8 @@ def _loop(call: _fit.FitCall) -> FitResult:
             step_key = jax.random.split(state.rng_key)[1]
             sites = _non_finite_sites(model, guide, params, step_key, args, call_kwargs)
             bad_grads = _non_finite_gradients(svi, state, args, call_kwargs)
-            from ppl_reparam.numpyro.ode import failure_report  # diffrax only when needed
-
             message = _fit.non_finite_message(step, value, sites, bad_grads)
-            message += failure_report(model, guide, params, step_key, args, call_kwargs)
+            message += _ode_failure(model, guide, params, step_key, args, call_kwargs)
             raise NonFiniteLossError(message, result(state), list(sites))
         state = new_state
         call.record(step, value, losses, bar, lambda s=state: {"state": jax.device_get(s)})

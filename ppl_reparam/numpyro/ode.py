@@ -201,11 +201,12 @@ def failure_report(model, guide, params, rng_key, args, kwargs) -> str:
     """The failed solves of one draw of ``guide`` replayed through ``model``, as text
     for :class:`~ppl_reparam.numpyro.infer.NonFiniteLossError` ('' when none failed)."""
     seeded_guide = handlers.seed(handlers.substitute(guide, data=params), rng_key)
-    guide_trace = handlers.trace(seeded_guide).get_trace(*args, **kwargs)
     seeded_model = handlers.substitute(handlers.seed(model, rng_key), data=params)
     collector = collect_status()
-    with numpyro.validation_enabled(False), collector:
-        handlers.replay(seeded_model, guide_trace)(*args, **kwargs)
+    with numpyro.validation_enabled(False):
+        guide_trace = handlers.trace(seeded_guide).get_trace(*args, **kwargs)
+        with collector:
+            handlers.replay(seeded_model, guide_trace)(*args, **kwargs)
     values = {
         name: site["value"]
         for name, site in guide_trace.items()
