@@ -127,7 +127,9 @@ def pyro_model(ts, y_init, y=None):
     def tensor(x):
         return torch.as_tensor(x, dtype=dtype)
 
-    ts, y_init, y = tensor(ts), tensor(y_init), None if y is None else tensor(y)
+    ts = tensor(ts)
+    y_init = None if y_init is None else tensor(y_init)
+    y = None if y is None else tensor(y)
     theta = pyro.sample(
         "theta", TruncatedNormal(tensor(THETA_LOC), tensor(THETA_SCALE), low=0.0).to_event(1)
     )
