@@ -81,8 +81,9 @@ def solve(
     :param ts: strictly increasing 1-D times at which to report the state.
     :param t0: the initial time, ``<= ts[0]`` (default ``ts[0]``).
     :param rtol, atol: tolerances of the adaptive step-size control (error per step
-        ``<= atol + rtol * |y|``). The default 1e-6 keeps the solver error well below
-        the noise of any data set a model fits, at about 1.5x the cost of 1e-3.
+        ``<= atol + rtol * |y|``). At the default 1e-6 the lynx-hare trajectory is
+        within 1.4e-5 relative of a tight reference (2.4e-4 at 1e-5, 1.3e-3 at 1e-4,
+        measured with the Pyro backend's solver of the same method).
     :param max_steps: the step budget of one solve (diffrax's default 4096); running out
         is reported as :attr:`Status.MAX_STEPS`.
     :param solver: a name in :data:`SOLVERS` or a diffrax solver. The default
