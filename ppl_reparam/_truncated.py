@@ -70,3 +70,32 @@ def dispatch_truncated(
     if family is not None:
         return family(base.loc, base.scale, low, high, validate_args=validate_args)
     return generic(base, low, high, validate_args=validate_args)
+
+
+GENERIC_TRUNCATED_DOC = r"""``base`` truncated to ``[low, high]`` (``None`` for an open end),
+    for any univariate ``base`` with ``cdf`` and ``icdf``; :func:`Truncated` builds it.
+
+    Sampled by ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the
+    interval is in the upper half), with gradients by implicit differentiation through
+    ``base.cdf``. The support is as for :class:`TruncatedNormal`, or the base's own when
+    neither end bounds it.
+    """
+
+SOFT_CLIP_TRANSFORM_DOC = r"""A smooth, strictly increasing bijection from the real line onto
+    ``(low, high)``.
+
+    .. math::
+        y = low + s\,[\mathrm{softplus}((x - low)/s) - \mathrm{softplus}((x - high)/s)]
+
+    with softness ``s > 0``: the identity well inside the interval (to ``O(s e^{-d/s})``
+    at distance ``d`` from the ends), saturating smoothly at ``low`` and ``high``, and
+    tending to ``clip(x, low, high)`` as ``s -> 0``. Its slope is positive everywhere, so
+    gradients never vanish as they do through a hard clip. Pass ``low=None`` or
+    ``high=None`` for a one-sided soft clip onto ``(-inf, high)`` or ``(low, inf)``.
+
+    Example::
+
+        >>> t = SoftClipTransform(0.0, 1.0, softness=0.01)
+        >>> [round(float(v), 4) for v in t({array}([-5.0, 0.5, 5.0]))]
+        [0.0, 0.5, 1.0]
+    """

@@ -7,29 +7,14 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import Transform
 from numpyro.util import not_jax_tracer
 
+from ppl_reparam._docs import copy_docs_from
+from ppl_reparam._truncated import SOFT_CLIP_TRANSFORM_DOC
 from ppl_reparam.math import soft_clip as _sc
 from ppl_reparam.numpyro import _xp
 
 
+@copy_docs_from(SOFT_CLIP_TRANSFORM_DOC, array="jnp.array")
 class SoftClipTransform(Transform):
-    r"""A smooth, strictly increasing bijection from the real line onto ``(low, high)``.
-
-    .. math::
-        y = low + s\,[\mathrm{softplus}((x - low)/s) - \mathrm{softplus}((x - high)/s)]
-
-    with softness ``s > 0``: the identity well inside the interval (to ``O(s e^{-d/s})``
-    at distance ``d`` from the ends), saturating smoothly at ``low`` and ``high``, and
-    tending to ``clip(x, low, high)`` as ``s -> 0``. Its slope is positive everywhere, so
-    gradients never vanish as they do through a hard clip. Pass ``low=None`` or
-    ``high=None`` for a one-sided soft clip onto ``(-inf, high)`` or ``(low, inf)``.
-
-    Example::
-
-        >>> t = SoftClipTransform(0.0, 1.0, softness=0.01)
-        >>> [round(float(v), 4) for v in t(jnp.array([-5.0, 0.5, 5.0]))]
-        [0.0, 0.5, 1.0]
-    """
-
     domain = constraints.real
     sign = 1
 

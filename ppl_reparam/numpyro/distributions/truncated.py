@@ -11,8 +11,9 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 from numpyro.util import not_jax_tracer
 
-from ppl_reparam._docs import fill
+from ppl_reparam._docs import copy_docs_from, fill
 from ppl_reparam._truncated import (
+    GENERIC_TRUNCATED_DOC,
     TRUNCATED_DOC,
     bounding_ends,
     dispatch_truncated,
@@ -213,16 +214,8 @@ class TruncatedGumbel(_TruncatedLocationScale):
     family = _t.GUMBEL
 
 
+@copy_docs_from(GENERIC_TRUNCATED_DOC)
 class GenericTruncated(_Truncated):
-    r"""``base`` truncated to ``[low, high]`` (``None`` for an open end), for any
-    univariate ``base`` with ``cdf`` and ``icdf``; :func:`Truncated` builds it.
-
-    Sampled by ``icdf(F(low) + u (F(high) - F(low)))`` (from the upper end when the
-    interval is in the upper half), with gradients by implicit differentiation through
-    ``base.cdf``. The support is as for :class:`TruncatedNormal`, or the base's own when
-    neither end bounds it.
-    """
-
     arg_constraints = {}
     reparametrized_params = []
     pytree_data_fields = ("base", "low", "high")
