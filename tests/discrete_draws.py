@@ -1,0 +1,128 @@
+"""Independent draws of the gradient estimates of ``RelaxedControlVariateELBO`` on the
+models of :mod:`tests.discrete_reference`, in each backend (float64).
+
+The model is replicated ``reps`` times in an outer plate, each replicate with its own
+copy of the guide logits: the per-element costs make the replicates' gradients
+independent, so one call gives ``reps`` draws. ``tune_steps`` Adam steps on the
+control-variate parameters alone (the logits fixed) come first.
+"""
+
+import numpy as np
+
+from tests.discrete_reference import BERNOULLI_X, MEANS, MIXTURE_X, P1, WEIGHTS
+
+
+def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05):
+    """``(reps,) + logits.shape`` draws of the estimate of the gradient (ascent)."""
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO
+    from ppl_reparam.pyro.relax import choose
+
+    f64 = torch.float64
+    pyro.clear_param_store()
+    pyro.set_rng_seed(seed)
+    init = torch.as_tensor(np.broadcast_to(logits, (reps,) + np.shape(logits)).copy(), dtype=f64)
+    if model_name == "bernoulli":
+        x = torch.as_tensor(BERNOULLI_X, dtype=f64)
+
+        def model():
+            with pyro.plate("rep", reps, dim=-1):
+                b = pyro.sample("b", dist.Bernoulli(torch.tensor(P1, dtype=f64)))
+                with pyro.plate("obs", len(x), dim=-2):
+                    pyro.sample("x", dist.Normal(2 * b - 1, 1.0), obs=x[:, None])
+
+        def guide():
+            theta = pyro.param("theta", init)
+            with pyro.plate("rep", reps, dim=-1):
+                pyro.sample("b", dist.Bernoulli(logits=theta))
+
+    else:
+        x, means = (torch.as_tensor(a, dtype=f64) for a in (MIXTURE_X, MEANS))
+
+        def model():
+            with pyro.plate("rep", reps, dim=-2), pyro.plate("data", len(x), dim=-1):
+                z = pyro.sample("z", dist.Categorical(torch.as_tensor(WEIGHTS, dtype=f64)))
+                pyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x)
+
+        def guide():
+            theta = pyro.param("theta", init)
+            with pyro.plate("rep", reps, dim=-2), pyro.plate("data", len(x), dim=-1):
+                pyro.sample("z", dist.Categorical(logits=theta))
+
+    elbo = RelaxedControlVariateELBO(estimator=estimator)
+    store = pyro.get_param_store()
+    for step in range(tune_steps + 1):
+        elbo.loss_and_grads(model, guide)
+        theta = store["theta"].unconstrained()
+        grad = -theta.grad.numpy().copy()
+        theta.grad = None
+        cv = [store[n].unconstrained() for n in store.keys() if "_cv_" in n]
+        if step == 0 and tune_steps:
+            optim = torch.optim.Adam(cv, lr=lr)
+        if step < tune_steps:
+            optim.step()
+        for p in cv:
+            p.grad = None
+    return grad
+
+
+def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05):
+    """As :func:`pyro_draws`, in NumPyro (x64 must be enabled)."""
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    import optax
+
+    from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO
+    from ppl_reparam.numpyro.relax import choose
+
+    init = jnp.asarray(np.broadcast_to(logits, (reps,) + np.shape(logits)), jnp.float64)
+    if model_name == "bernoulli":
+        x, site = jnp.asarray(BERNOULLI_X), "b"
+
+        def model():
+            with numpyro.plate("rep", reps, dim=-1):
+                b = numpyro.sample("b", dist.Bernoulli(P1))
+                with numpyro.plate("obs", len(x), dim=-2):
+                    numpyro.sample("x", dist.Normal(2 * b - 1, 1.0), obs=x[:, None])
+
+        def guide(theta):
+            with numpyro.plate("rep", reps, dim=-1):
+                numpyro.sample("b", dist.Bernoulli(logits=theta))
+
+    else:
+        x, means, site = jnp.asarray(MIXTURE_X), jnp.asarray(MEANS), "z"
+
+        def model():
+            with numpyro.plate("rep", reps, dim=-2), numpyro.plate("data", len(x), dim=-1):
+                z = numpyro.sample("z", dist.Categorical(jnp.asarray(WEIGHTS)))
+                numpyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x)
+
+        def guide(theta):
+            with numpyro.plate("rep", reps, dim=-2), numpyro.plate("data", len(x), dim=-1):
+                numpyro.sample("z", dist.Categorical(logits=theta))
+
+    elbo = RelaxedControlVariateELBO(estimator=estimator)
+    params = {
+        "theta": init,
+        f"{site}_cv_scale": jnp.asarray(1.0),
+        f"{site}_cv_log_temperature": jnp.log(jnp.asarray(0.5)),
+    }
+
+    @jax.jit
+    def grads(params, key):
+        return jax.grad(lambda p: elbo.loss(key, p, model, lambda: guide(p["theta"])))(params)
+
+    keys = jax.random.split(jax.random.key(seed), tune_steps + 1)
+    optim = optax.adam(lr)
+    cv = {k: v for k, v in params.items() if k != "theta"}
+    state = optim.init(cv)
+    for key in keys[:-1]:
+        g = grads({**params, **cv}, key)
+        updates, state = optim.update({k: g[k] for k in cv}, state)
+        cv = optax.apply_updates(cv, updates)
+    return -np.asarray(grads({**params, **cv}, keys[-1])["theta"])
