@@ -28,6 +28,7 @@ UNIT_INTERVAL = "unit interval"
 INTERVAL = "bounded interval"
 SIMPLEX = "simplex"
 RELAXED = "relaxed discrete"
+DISCRETE = "discrete"  # Categorical / Bernoulli, for RelaxedControlVariateELBO
 OTHER = "other"
 
 # Families. "normal" is a Normal pushed through biject_to(support), AutoNormal's family.
@@ -36,6 +37,7 @@ LOGNORMAL = "lognormal"
 SOFTPLUS = "softplus"
 KUMARASWAMY = "kumaraswamy"
 EXP_RELAXED = "relaxed"
+DISCRETE_FAMILY = "discrete"  # the model's family (Categorical, Bernoulli) with learnable logits
 
 # kind -> (default family, every family allowed for it); the default comes first.
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -50,9 +52,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     SIMPLEX: (NORMAL,),
     # a Normal on R^K would leave the log-simplex the ExpConcrete density lives on
     RELAXED: (EXP_RELAXED,),
+    DISCRETE: (DISCRETE_FAMILY,),
     OTHER: (NORMAL,),
 }
-ALL_FAMILIES = (NORMAL, LOGNORMAL, SOFTPLUS, KUMARASWAMY, EXP_RELAXED)
+ALL_FAMILIES = (NORMAL, LOGNORMAL, SOFTPLUS, KUMARASWAMY, EXP_RELAXED, DISCRETE_FAMILY)
 
 # Kumaraswamy concentration0 is kept within [k, KUMARASWAMY_MAX_RATIO * k] at init.
 KUMARASWAMY_MAX_RATIO = 100.0
@@ -167,6 +170,8 @@ def support_kind(b: Backend, fn) -> tuple[str, Any, Any]:
         _unwrap(b, fn), (b.ours.ExpRelaxedOneHotCategorical, b.ours.LogitRelaxedBernoulli)
     ):
         return RELAXED, None, None
+    if isinstance(_unwrap(b, fn), b.categorical + b.bernoulli):
+        return DISCRETE, None, None
     support = _base_constraint(b, fn.support)
     if support is b.constraints.real:
         return REAL, None, None
@@ -192,6 +197,27 @@ def support_kind(b: Backend, fn) -> tuple[str, Any, Any]:
     return OTHER, None, None
 
 
+def _discrete_family(b: Backend, fn, kind: str) -> tuple[Any, Any]:
+    """The guide family of a discrete site (the model's, with logits) and the model's
+    logits, normalised; ``(None, None)`` for other sites."""
+    if kind != DISCRETE:
+        return None, None
+    base = _unwrap(b, fn)
+    if isinstance(base, b.bernoulli):
+        return b.dist.Bernoulli, base.logits
+    family = type(base) if isinstance(base, getattr(b.dist, "OneHotCategorical", ())) else None
+    return family or b.dist.Categorical, b.xp.log_softmax(base.logits, -1)
+
+
+def _mode(b: Backend, site: "Site", logits):
+    """The most probable value of a discrete guide site with ``logits``."""
+    if site.discrete_family is b.dist.Bernoulli:
+        return b.as_array(b.to_numpy(logits) > 0, logits)
+    if site.discrete_family is b.dist.Categorical:
+        return b.as_array(np.argmax(b.to_numpy(logits), -1), None)
+    return b.xp.one_hot_argmax(logits)
+
+
 class Site:
     """What the guide knows of one latent site: its family and how to build it."""
 
@@ -209,7 +235,15 @@ class Site:
         # the relaxed family of the model (categorical or binary) and how it scores draws
         self.relaxed_family = type(relaxed) if relaxed is not None else None
         self.density = getattr(relaxed, "density", None)
-        vector = self.kind == SIMPLEX or self.relaxed_family is b.ours.ExpRelaxedOneHotCategorical
+        self.discrete_family, self.prior_logits = _discrete_family(b, fn, self.kind)
+        one_hot = getattr(b.dist, "OneHotCategorical", ())
+        vector = (
+            self.kind == SIMPLEX
+            or self.relaxed_family is b.ours.ExpRelaxedOneHotCategorical
+            or self.discrete_family is one_hot
+        )
+        if self.discrete_family is b.dist.Categorical:
+            self.event_dim += 1  # the logits' category axis
         # the dims to reinterpret as event dims on top of the family's own event dim
         self.extra_event_dims = fn.event_dim - (1 if vector else 0)
         self.params: tuple[str, ...] = ()  # the parameter kinds, filled in at setup
@@ -374,6 +408,11 @@ class PathwiseGuide:
                 value = (value - low) / (high - low)
             a, c = kumaraswamy_init(b.to_numpy(value), self._init_scale)
             return {"concentration1": b.as_array(a, value), "concentration0": b.as_array(c, value)}
+        if site.family == DISCRETE_FAMILY:  # the prior's logits, one set per element
+            shape = b.as_array(value, site.prior_logits)
+            if site.discrete_family is b.dist.Categorical:
+                shape = shape[..., None]
+            return {"logits": 0.0 * shape + site.prior_logits}
         if site.relaxed_family is b.ours.LogitRelaxedBernoulli:
             return {"logits": value}  # the logit of the relaxed bit
         return {"logits": b.xp.log_softmax(value, -1)}  # relaxed categorical
@@ -407,6 +446,8 @@ class PathwiseGuide:
                 # domain=unit_interval makes the guide's support (low, high), not R
                 affine = b.affine(low, high - low, b.constraints.unit_interval)
                 fn = b.dist.TransformedDistribution(fn, affine)
+        elif site.family == DISCRETE_FAMILY:
+            fn = site.discrete_family(logits=p["logits"])
         else:
             logits = p["logits"]
             t = self._temperature(site, temperature, logits)
@@ -419,7 +460,9 @@ class PathwiseGuide:
         result = {}
         for name, site in self._sites.items():
             p = params_of(site)
-            if site.family == EXP_RELAXED:
+            if site.family == DISCRETE_FAMILY:
+                result[name] = _mode(self._backend, site, p["logits"])
+            elif site.family == EXP_RELAXED:
                 logits = p["logits"]
                 t = self._temperature(site, temperature, logits)
                 if site.relaxed_family is self._backend.ours.LogitRelaxedBernoulli:
@@ -435,7 +478,7 @@ class PathwiseGuide:
         """The ``quantiles`` of every non-relaxed site, stacked along a new first axis."""
         result = {}
         for name, site in self._sites.items():
-            if site.family == EXP_RELAXED:
+            if site.family in (EXP_RELAXED, DISCRETE_FAMILY):
                 continue
             p = params_of(site)
             q = self._backend.xp.constant(quantiles, next(iter(p.values())))

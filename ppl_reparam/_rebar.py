@@ -177,21 +177,25 @@ def discrete_family(ops: Ops, name: str, fn) -> tuple[Any, str | None, Any]:
     """A site's family under Expanded / Masked wrappers, its kind (``None`` if not
     Categorical or Bernoulli) and the wrappers' mask (``None`` if none); a discrete
     family with event dims is an error."""
-    b, mask = ops.backend, None
+    b, mask, event = ops.backend, None, False
     while isinstance(fn, (ops.masked, b.expanded, b.independent)):
-        if isinstance(fn, b.independent) and fn.reinterpreted_batch_ndims:
-            raise NotImplementedError(
-                f"RelaxedControlVariateELBO: site {name!r} reinterprets batch dims as event "
-                "dims (to_event); declare its batch dims with plates instead"
-            )
+        event = event or isinstance(fn, b.independent) and fn.reinterpreted_batch_ndims > 0
         if isinstance(fn, ops.masked) and fn._mask is not True:
             mask = fn._mask if mask is None else mask & fn._mask
         fn = fn.base_dist
-    if isinstance(fn, b.categorical):
-        return fn, CATEGORICAL, mask
-    if isinstance(fn, b.bernoulli):
-        return fn, BERNOULLI, mask
-    return fn, None, mask
+    kind = (
+        CATEGORICAL
+        if isinstance(fn, b.categorical)
+        else BERNOULLI
+        if isinstance(fn, b.bernoulli)
+        else None
+    )
+    if kind is not None and event:
+        raise NotImplementedError(
+            f"RelaxedControlVariateELBO: discrete site {name!r} reinterprets batch dims as "
+            "event dims (to_event); declare its batch dims with plates instead"
+        )
+    return fn, kind, mask
 
 
 def _site_mask(ops: Ops, msg: dict, fn_mask) -> Any:

@@ -1,8 +1,10 @@
 """An autoguide choosing a reparameterizable family per latent site (NumPyro)."""
 
 import jax
+import jax.numpy as jnp
 import numpyro
 from numpyro.distributions.transforms import biject_to
+from numpyro.distributions.util import periodic_repeat
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.infer.initialization import init_to_uniform
 
@@ -10,8 +12,29 @@ from ppl_reparam import _guides
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._backend import BACKEND
+from ppl_reparam.numpyro.estimators import control_variate_params
 
 __all__ = ["AutoPathwiseGuide"]
+
+
+class _ObserveDiscrete(numpyro.primitives.Messenger):
+    """Observes every discrete latent site not marked for enumeration at value 0, and
+    records its name in :attr:`names`."""
+
+    def __init__(self, fn):
+        self.names: list[str] = []
+        super().__init__(fn)
+
+    def process_message(self, msg: dict) -> None:
+        if (
+            msg["type"] == "sample"
+            and not msg["is_observed"]
+            and msg["fn"].support.is_discrete
+            and not (msg.get("infer") or {}).get("enumerate")
+        ):
+            msg["value"] = jnp.zeros(msg["fn"].shape(msg["kwargs"].get("sample_shape", ())), int)
+            msg["is_observed"] = True
+            self.names.append(msg["name"])
 
 
 @copy_docs_from(_guides.PathwiseGuide, **BACKEND.docs)
@@ -21,8 +44,17 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
     _default_init_loc_fn = staticmethod(init_to_uniform)
 
     def _setup_prototype(self, *args, **kwargs):
-        # AutoNormal's setup: prototype trace, plates, init values repeated to full size
-        super()._setup_prototype(*args, **kwargs)
+        # AutoNormal's setup: prototype trace, plates, init values repeated to full size;
+        # it rejects discrete latent sites, so they are observed at 0 meanwhile
+        model, self.model = self.model, _ObserveDiscrete(self.model)
+        try:
+            super()._setup_prototype(*args, **kwargs)
+        finally:
+            self.model, discrete = model, self.model.names
+        for name in discrete:
+            self.prototype_trace[name]["is_observed"] = False
+            for frame in self.prototype_trace[name]["cond_indep_stack"]:
+                self._prototype_frames.setdefault(frame.name, frame)
         self._init_params: dict[str, dict[str, jax.Array]] = {}
         latent = [
             name
@@ -33,12 +65,28 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         for name in latent:
             fn = self.prototype_trace[name]["fn"]
             site = self._sites[name] = _guides.Site(BACKEND, name, fn, self._families)
+            if site.family == _guides.DISCRETE_FAMILY:
+                self._init_params[name] = self._discrete_init(site)
+                site.params = ("logits",)
+                continue
             if site.family == _guides.NORMAL:
                 site.event_dim = self._event_dims[name]
             init_loc = self._init_locs[name]  # full size, unconstrained
             value = biject_to(site.support)(init_loc)
             self._init_params[name] = self._initial_params(site, value, init_loc)
             site.params = tuple(self._init_params[name])
+
+    def _discrete_init(self, site: _guides.Site) -> dict:
+        """A discrete site's initial logits (the prior's), repeated to full size."""
+        proto = self.prototype_trace[site.name]
+        init = self._initial_params(site, proto["value"], None)
+        for frame in proto["cond_indep_stack"]:
+            full_size = self._prototype_frame_full_sizes[frame.name]
+            if full_size != frame.size:
+                init["logits"] = periodic_repeat(
+                    init["logits"], full_size, frame.dim - site.event_dim
+                )
+        return init
 
     def _param(self, site: _guides.Site, param: str):
         return numpyro.param(
@@ -53,7 +101,11 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         return {p: params[f"{site.name}_{self.prefix}_{p}"] for p in site.params}
 
     def __call__(self, *args, **kwargs):
-        return self._sample_sites(args, kwargs)
+        result = self._sample_sites(args, kwargs)
+        for name, site in self._sites.items():
+            if site.family == _guides.DISCRETE_FAMILY:  # tuned by RelaxedControlVariateELBO
+                control_variate_params(name)
+        return result
 
     def _plate_frames(self, name: str) -> list:
         return self.prototype_trace[name]["cond_indep_stack"]

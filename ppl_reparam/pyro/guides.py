@@ -64,11 +64,10 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         for name, proto in self.prototype_trace.iter_stochastic_nodes():
             fn, value = proto["fn"], proto["value"].detach()
             site = self._sites[name] = _guides.Site(BACKEND, name, fn, self._families)
-            with helpful_support_errors(proto):
-                transform = biject_to(fn.support)
             unconstrained = None
             if site.family == _guides.NORMAL:
-                unconstrained = transform.inv(value).detach()
+                with helpful_support_errors(proto):
+                    unconstrained = biject_to(fn.support).inv(value).detach()
                 # unconstrained event dims may differ from constrained ones
                 site.event_dim += unconstrained.dim() - value.dim()
             self._event_dims[name] = site.event_dim
