@@ -4,7 +4,9 @@ models of :mod:`tests.discrete_reference`, in each backend (float64).
 The model is replicated ``reps`` times in an outer plate, each replicate with its own
 copy of the guide logits: the per-element costs make the replicates' gradients
 independent, so one call gives ``reps`` draws. ``tune_steps`` Adam steps on the
-control-variate parameters alone (the logits fixed) come first.
+control-variate parameters alone (the logits fixed) come first. ``logits``: one set for
+all replicates, or one per replicate (a leading axis of size ``reps``); ``options`` go to
+the ELBO.
 """
 
 import numpy as np
@@ -12,7 +14,13 @@ import numpy as np
 from tests.discrete_reference import BERNOULLI_X, MEANS, MIXTURE_X, P1, WEIGHTS
 
 
-def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05):
+def _per_replicate(model_name: str, logits, reps: int) -> np.ndarray:
+    """``logits`` (one set, or one per replicate) as one set per replicate."""
+    shape = () if model_name == "bernoulli" else MIXTURE_X.shape + MEANS.shape
+    return np.broadcast_to(logits, (reps,) + shape).copy()
+
+
+def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05, **options):
     """``(reps,) + logits.shape`` draws of the estimate of the gradient (ascent)."""
     import pyro
     import pyro.distributions as dist
@@ -24,7 +32,7 @@ def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.0
     f64 = torch.float64
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
-    init = torch.as_tensor(np.broadcast_to(logits, (reps,) + np.shape(logits)).copy(), dtype=f64)
+    init = torch.as_tensor(_per_replicate(model_name, logits, reps), dtype=f64)
     if model_name == "bernoulli":
         x = torch.as_tensor(BERNOULLI_X, dtype=f64)
 
@@ -52,7 +60,7 @@ def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.0
             with pyro.plate("rep", reps, dim=-2), pyro.plate("data", len(x), dim=-1):
                 pyro.sample("z", dist.Categorical(logits=theta))
 
-    elbo = RelaxedControlVariateELBO(estimator=estimator)
+    elbo = RelaxedControlVariateELBO(estimator=estimator, **options)
     store = pyro.get_param_store()
     for step in range(tune_steps + 1):
         elbo.loss_and_grads(model, guide)
@@ -69,7 +77,7 @@ def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.0
     return grad
 
 
-def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05):
+def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05, **options):
     """As :func:`pyro_draws`, in NumPyro (x64 must be enabled)."""
     import jax
     import jax.numpy as jnp
@@ -80,7 +88,7 @@ def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=
     from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO
     from ppl_reparam.numpyro.relax import choose
 
-    init = jnp.asarray(np.broadcast_to(logits, (reps,) + np.shape(logits)), jnp.float64)
+    init = jnp.asarray(_per_replicate(model_name, logits, reps), jnp.float64)
     if model_name == "bernoulli":
         x, site = jnp.asarray(BERNOULLI_X), "b"
 
@@ -106,14 +114,13 @@ def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=
             with numpyro.plate("rep", reps, dim=-2), numpyro.plate("data", len(x), dim=-1):
                 numpyro.sample("z", dist.Categorical(logits=theta))
 
-    elbo = RelaxedControlVariateELBO(estimator=estimator)
+    elbo = RelaxedControlVariateELBO(estimator=estimator, **options)
     params = {
         "theta": init,
-        f"{site}_cv_scale": jnp.asarray(1.0),
-        f"{site}_cv_log_temperature": jnp.log(jnp.asarray(0.5)),
+        f"{site}_cv_scale": jnp.asarray(elbo.cv_scale),
+        f"{site}_cv_log_temperature": jnp.log(jnp.asarray(elbo.temperature)),
     }
 
-    @jax.jit
     def grads(params, key):
         return jax.grad(lambda p: elbo.loss(key, p, model, lambda: guide(p["theta"])))(params)
 
@@ -121,8 +128,10 @@ def numpyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=
     optim = optax.adam(lr)
     cv = {k: v for k, v in params.items() if k != "theta"}
     state = optim.init(cv)
+    # compiled once for all steps; XLA's backend optimisations off halve the compile time
+    step = jax.jit(grads, compiler_options={"xla_backend_optimization_level": 0})
     for key in keys[:-1]:
-        g = grads({**params, **cv}, key)
+        g = step({**params, **cv}, key)
         updates, state = optim.update({k: g[k] for k in cv}, state)
         cv = optax.apply_updates(cv, updates)
-    return -np.asarray(grads({**params, **cv}, keys[-1])["theta"])
+    return -np.asarray(step({**params, **cv}, keys[-1])["theta"])

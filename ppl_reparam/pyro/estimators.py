@@ -1,6 +1,8 @@
 """Unbiased, low-variance gradients of the discrete ELBO: the relaxation as a control
 variate (REBAR / RELAX), as a Pyro ELBO."""
 
+import math
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -73,8 +75,9 @@ def control_variate_params(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     eta_name, log_temp_name = _rebar.cv_param_names(site)
     like = torch.zeros(()) if like is None else like
-    eta = pyro.param(eta_name, lambda: torch.tensor(float(cv_scale)).to(like))
-    log_temp = pyro.param(log_temp_name, lambda: torch.tensor(float(temperature)).log().to(like))
+    options = {"dtype": like.dtype, "device": like.device}
+    eta = pyro.param(eta_name, lambda: torch.tensor(float(cv_scale), **options))
+    log_temp = pyro.param(log_temp_name, lambda: torch.tensor(math.log(temperature), **options))
     return eta, log_temp
 
 
