@@ -17,7 +17,8 @@ from ppl_reparam.schedules import Constant, Schedule
 FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
 
     :param optim: {optim}
-    :param loss: an ELBO (default ``Trace_ELBO()``).
+    :param loss: an ELBO (default: ``RelaxedControlVariateELBO()`` if the model has
+        unobserved discrete sites neither enumerated nor relaxed, else ``Trace_ELBO()``).
     :param temperature: a number > 0 or a :class:`~ppl_reparam.schedules.Schedule`; if
         given, each step passes ``relax_temperature=temperature(step)`` to model and
         guide{temperature_note}. For a model made by

@@ -409,6 +409,22 @@ def estimate(
     return elbo, surrogate
 
 
+def has_discrete_latents(b: Any, msgs) -> bool:
+    """Whether a model trace has an unobserved Categorical or Bernoulli site not marked
+    for enumeration: the sites :class:`RelaxedControlVariateELBO` is for."""
+    for msg in msgs:
+        if msg["type"] != "sample" or msg["is_observed"]:
+            continue
+        if (msg.get("infer") or {}).get("enumerate"):
+            continue
+        fn = msg["fn"]
+        while isinstance(fn, (b.independent, b.expanded)) or hasattr(fn, "_mask"):
+            fn = fn.base_dist
+        if isinstance(fn, b.categorical + b.bernoulli):
+            return True
+    return False
+
+
 def check_options(estimator: str, cv_scale: float, temperature: float) -> tuple[str, float, float]:
     """The ELBO's options, or an error naming the argument and its allowed values."""
     if estimator not in ESTIMATORS:

@@ -20,8 +20,19 @@ def _per_replicate(model_name: str, logits, reps: int) -> np.ndarray:
     return np.broadcast_to(logits, (reps,) + shape).copy()
 
 
-def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.05, **options):
-    """``(reps,) + logits.shape`` draws of the estimate of the gradient (ascent)."""
+def pyro_draws(
+    model_name,
+    logits,
+    estimator,
+    reps,
+    seed=0,
+    tune_steps=0,
+    lr=0.05,
+    subsample_size=None,
+    **options,
+):
+    """``(reps,) + logits.shape`` draws of the estimate of the gradient (ascent);
+    ``subsample_size``: of the mixture's data plate (the replicates share the batch)."""
     import pyro
     import pyro.distributions as dist
     import torch
@@ -51,14 +62,16 @@ def pyro_draws(model_name, logits, estimator, reps, seed=0, tune_steps=0, lr=0.0
         x, means = (torch.as_tensor(a, dtype=f64) for a in (MIXTURE_X, MEANS))
 
         def model():
-            with pyro.plate("rep", reps, dim=-2), pyro.plate("data", len(x), dim=-1):
-                z = pyro.sample("z", dist.Categorical(torch.as_tensor(WEIGHTS, dtype=f64)))
-                pyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x)
+            with pyro.plate("rep", reps, dim=-2):
+                with pyro.plate("data", len(x), subsample_size=subsample_size, dim=-1) as i:
+                    z = pyro.sample("z", dist.Categorical(torch.as_tensor(WEIGHTS, dtype=f64)))
+                    pyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x[i])
 
         def guide():
             theta = pyro.param("theta", init)
-            with pyro.plate("rep", reps, dim=-2), pyro.plate("data", len(x), dim=-1):
-                pyro.sample("z", dist.Categorical(logits=theta))
+            with pyro.plate("rep", reps, dim=-2):
+                with pyro.plate("data", len(x), subsample_size=subsample_size, dim=-1) as i:
+                    pyro.sample("z", dist.Categorical(logits=theta[:, i]))
 
     elbo = RelaxedControlVariateELBO(estimator=estimator, **options)
     store = pyro.get_param_store()

@@ -14,7 +14,7 @@ from ppl_reparam import _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam.numpyro._backend import BACKEND
 
-__all__ = ["RelaxedControlVariateELBO", "control_variate_params"]
+__all__ = ["RelaxedControlVariateELBO", "control_variate_params", "default_loss"]
 
 _DOCS = {
     **BACKEND.docs,
@@ -129,3 +129,20 @@ class RelaxedControlVariateELBO(ELBO):
         elbo, surrogate = self._estimate(rng_key, param_map, model, guide, args, kwargs)
         stop = jax.lax.stop_gradient
         return -stop(elbo) - (surrogate - stop(surrogate))
+
+
+_DEFAULT = RelaxedControlVariateELBO()  # one object: fit's compiled steps are cached by loss
+
+
+def default_loss(model, args: tuple, kwargs: dict) -> "RelaxedControlVariateELBO | None":
+    """``fit``'s loss when none is given: :class:`RelaxedControlVariateELBO` if the model
+    has unobserved discrete sites neither enumerated nor relaxed, else ``None`` (for
+    ``Trace_ELBO()``). The model is traced abstractly (``jax.eval_shape``): nothing runs."""
+    found = []
+
+    def probe():
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+        found.append(_rebar.has_discrete_latents(BACKEND, trace.values()))
+
+    jax.eval_shape(probe)
+    return _DEFAULT if found[0] else None

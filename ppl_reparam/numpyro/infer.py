@@ -20,6 +20,7 @@ from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._multistart import init, multistart
+from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -137,7 +138,8 @@ def _cached_step(model, guide, optim, loss, structure) -> tuple[SVI, Callable]:
 def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args, kwargs = call.model, call.guide, call.args, call.kwargs
     arrays, structure = _split_arrays(args, kwargs)
-    svi, guarded_update = _cached_step(model, guide, call.optim, call.loss, structure)
+    loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
+    svi, guarded_update = _cached_step(model, guide, call.optim, loss, structure)
     losses, start = [], 0
     init_kwargs = call.step_kwargs(0)
     key = jax.random.PRNGKey(call.seed)

@@ -8,14 +8,14 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
-from pyro.infer import ELBO
+from pyro.infer import ELBO, Trace_ELBO
 from pyro.poutine.util import site_is_subsample
 
 from ppl_reparam import _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam.pyro._backend import BACKEND
 
-__all__ = ["RelaxedControlVariateELBO", "control_variate_params"]
+__all__ = ["RelaxedControlVariateELBO", "control_variate_params", "default_loss"]
 
 _DOCS = {
     **BACKEND.docs,
@@ -129,3 +129,14 @@ class RelaxedControlVariateELBO(ELBO):
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         loss.backward()
         return float(loss.detach())
+
+
+def default_loss(model, args: tuple, kwargs: dict) -> ELBO:
+    """``fit``'s loss when none is given: :class:`RelaxedControlVariateELBO` if the model
+    has unobserved discrete sites neither enumerated nor relaxed, else ``Trace_ELBO()``
+    (one draw of the model decides; the RNG state is restored after it)."""
+    with torch.random.fork_rng(devices=[]):
+        trace = poutine.trace(model).get_trace(*args, **kwargs)
+    if _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
+        return RelaxedControlVariateELBO()
+    return Trace_ELBO()

@@ -8,12 +8,13 @@ import pyro
 import pyro.infer.util
 import torch
 from pyro import poutine
-from pyro.infer import ELBO, Trace_ELBO
+from pyro.infer import ELBO
 from pyro.optim import Adam, PyroOptim
 from tqdm.auto import tqdm
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
+from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -67,7 +68,7 @@ def _params() -> dict:
 def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
-    loss = Trace_ELBO() if call.loss is None else call.loss
+    loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
     if call.num_starts not in (None, 1):
         raise NotImplementedError(
             "fit: the multi-start phase (num_starts > 1) is implemented in the NumPyro "

@@ -3,6 +3,8 @@ gradient, its variance against the relaxed and score-function estimators, the sa
 numbers in both backends for the same draws, and the discrete family of
 AutoPathwiseGuide."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,121 @@ def test_both_backends_give_the_same_elbo_and_gradients_for_the_same_draws():
     for name, grad in pyro_grads.items():
         np.testing.assert_allclose(grad, numpyro_grads[name], rtol=1e-10, atol=1e-12)
         assert np.any(grad != 0.0), name
+
+
+def test_the_estimate_stays_unbiased_when_the_data_plate_is_subsampled():
+    # each step sees 2 of the 3 points, weighted 3/2; the replicates share the batch, so
+    # given the batch the estimate is 3/2 of the exact gradient in it, 0 outside (Pyro)
+    exact = exact_gradient("mixture", np.zeros((3, 3)))
+    for seed in range(2):
+        draws = pyro_draws("mixture", 0.0, "rebar", 4000, seed=seed, subsample_size=2)
+        in_batch = ~np.all(draws == 0.0, axis=(0, 2))
+        assert in_batch.sum() == 2
+        g = draws[:, in_batch]
+        z = (g.mean(0) - 1.5 * exact[in_batch]) / (g.std(0) / np.sqrt(len(g)))
+        assert np.all(np.abs(z) < 3), z
+
+
+LABEL_MEANS = np.array([-4.0, 0.0, 4.0])
+LABELS = np.array([0, 1, 2, 2, 1, 0, 0, 2, 1, 1, 2, 0])
+LABEL_X = LABEL_MEANS[LABELS] + 0.3 * np.random.default_rng(4).normal(size=len(LABELS))
+
+
+def _fit_labels_pyro(steps: int):
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    from pyro.infer import SVI
+    from pyro.optim import Adam
+
+    from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+    from ppl_reparam.pyro.relax import choose
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    means = torch.as_tensor(LABEL_MEANS, dtype=torch.float32)
+
+    def model(x):
+        with pyro.plate("data", len(x), subsample_size=6) as i:
+            z = pyro.sample("z", dist.Categorical(torch.tensor([0.2, 0.3, 0.5])))
+            pyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x[i])
+
+    x = torch.as_tensor(LABEL_X, dtype=torch.float32)
+    guide = AutoPathwiseGuide(model)
+    guide(x)
+    initial = guide.logits.z.detach().numpy().copy()
+    svi = SVI(model, guide, Adam({"lr": 0.1}), RelaxedControlVariateELBO())
+    for _ in range(steps):
+        svi.step(x)
+    eta = float(pyro.param("z_cv_scale"))
+    return guide.site_families, initial, guide.median(x)["z"].numpy(), eta
+
+
+def _fit_labels_numpyro(steps: int):
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    import optax
+    from numpyro.infer import SVI
+
+    from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO
+    from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+    from ppl_reparam.numpyro.relax import choose
+
+    means = jnp.asarray(LABEL_MEANS, jnp.float32)
+
+    def model(x):
+        with numpyro.plate("data", len(x), subsample_size=6) as i:
+            z = numpyro.sample("z", dist.Categorical(jnp.array([0.2, 0.3, 0.5])))
+            numpyro.sample("x", dist.Normal(choose(z, means), 1.0), obs=x[i])
+
+    x = jnp.asarray(LABEL_X, jnp.float32)
+    guide = AutoPathwiseGuide(model)
+    svi = SVI(model, guide, optax.adam(0.1), RelaxedControlVariateELBO())
+    state = svi.init(jax.random.key(0), x)
+    initial = np.asarray(svi.get_params(state)["z_auto_logits"])
+    update = jax.jit(svi.update, compiler_options={"xla_backend_optimization_level": 0})
+    for _ in range(steps):
+        state, _ = update(state, x)
+    params = svi.get_params(state)
+    return guide.site_families, initial, np.asarray(guide.median(params)["z"]), params["z_cv_scale"]
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_NAMES)
+def test_autopathwiseguide_gives_discrete_sites_their_family_and_learns_the_labels(backend_name):
+    fit = {"pyro": _fit_labels_pyro, "numpyro": _fit_labels_numpyro}[backend_name]
+    families, initial, labels, eta = fit(80)
+    assert families == {"z": "discrete"}
+    # one set of logits per point, full size although the plate is subsampled: the prior's
+    np.testing.assert_allclose(
+        initial, np.broadcast_to(np.log([0.2, 0.3, 0.5]), (12, 3)), rtol=1e-6
+    )
+    np.testing.assert_array_equal(labels, LABELS)  # the median of a discrete site: its mode
+    assert eta != 1.0  # the control-variate scale was tuned
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_NAMES)
+def test_fit_defaults_to_the_estimator_only_for_discrete_sites_left_to_the_guide(backend_name):
+    relax = importlib.import_module(f"ppl_reparam.{backend_name}.relax").relax
+    estimators = importlib.import_module(f"ppl_reparam.{backend_name}.estimators")
+    if backend_name == "pyro":
+        import pyro as ppl
+        import pyro.distributions as dist
+    else:
+        import numpyro as ppl
+        import numpyro.distributions as dist
+
+    def model(enumerate=None):
+        ppl.sample("mu", dist.Normal(0.0, 1.0))
+        infer = {"enumerate": enumerate} if enumerate else {}
+        with ppl.plate("data", 3):
+            ppl.sample("b", dist.Bernoulli(0.3), infer=infer)
+            ppl.sample("x", dist.Normal(0.0, 1.0), obs=np.zeros(3, np.float32) + 0.5)
+
+    assert isinstance(estimators.default_loss(model, (), {}), estimators.RelaxedControlVariateELBO)
+    for args, kwargs in [((), {"enumerate": "parallel"}), ((), {})]:
+        target = relax(model, 0.5) if not kwargs else model
+        loss = estimators.default_loss(target, args, kwargs)
+        assert not isinstance(loss, estimators.RelaxedControlVariateELBO)

@@ -104,9 +104,10 @@ def test_an_override_that_does_not_fit_is_a_clear_error():
         AutoPathwiseGuide(model, init_scale=0.0)
 
 
-def test_a_discrete_site_nothing_relaxes_is_still_a_clear_error():
-    with pytest.raises(ValueError, match="discrete sample site 'c'"):
-        AutoPathwiseGuide(every_support)()
+def test_a_discrete_site_nothing_relaxes_gets_its_own_family_with_learnable_logits():
+    guide = AutoPathwiseGuide(every_support)
+    assert isinstance(poutine.trace(guide).get_trace().nodes["c"]["fn"], dist.Categorical)
+    assert guide.site_families["c"] == "discrete"
 
 
 @pytest.mark.parametrize("init_scale", [0.1, 0.5])
