@@ -10,8 +10,9 @@ posterior sds, and the ratio of SVI to reference posterior sd; then the worst |e
 and the range of sd ratios. Targets: |error| < 0.3 and sd ratio in [0.8, 1.25].
 
 Usage: ``PYTHONPATH=. python benchmarks/discrete_mixture.py [--backend numpyro|pyro]
-[--steps 4000] [--seeds 0 1 2] [--decay] [--reference draws.npz]`` (``--decay``: Adam's learning rate decays from
-0.01 to 5% of it over the fit (NumPyro: cosine, Pyro: geometric), instead of fit's constant 0.01).
+[--steps 4000] [--seeds 0 1 2] [--decay] [--reference draws.npz]``. ``--decay``: Adam's
+learning rate decays from 0.01 to 5% of it over the fit (NumPyro: cosine, Pyro:
+geometric), instead of fit's constant 0.01; ``--reference``: caches the NUTS draws.
 """
 
 import argparse
