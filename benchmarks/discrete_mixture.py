@@ -10,9 +10,11 @@ posterior sds, and the ratio of SVI to reference posterior sd; then the worst |e
 and the range of sd ratios. Targets: |error| < 0.3 and sd ratio in [0.8, 1.25].
 
 Usage: ``PYTHONPATH=. python benchmarks/discrete_mixture.py [--backend numpyro|pyro]
-[--steps 4000] [--seeds 0 1 2] [--decay] [--reference draws.npz]``. ``--decay``: Adam's
-learning rate decays from 0.01 to 5% of it over the fit (NumPyro: cosine, Pyro:
-geometric), instead of fit's constant 0.01; ``--reference``: caches the NUTS draws.
+[--steps 4000] [--seeds 0 1 2] [--lr 0.01] [--decay] [--num-starts N]
+[--reference draws.npz]``. ``--decay``: Adam's
+learning rate (``--lr``, default 0.01 as fit's) decays to 5% of it over the fit (NumPyro:
+cosine, Pyro: geometric); ``--num-starts``: fit's multi-start phase; ``--reference``:
+caches the NUTS draws.
 """
 
 import argparse
@@ -56,7 +58,9 @@ def _numpyro_model(x):
         numpyro.sample("x", dist.Normal(choose(z, means), mix.SCALE).to_event(1), obs=x)
 
 
-def numpyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool) -> dict:
+def numpyro_fit(
+    x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01
+) -> dict:
     import jax
     import jax.numpy as jnp
     import optax
@@ -65,7 +69,7 @@ def numpyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool) -> dict:
     from ppl_reparam.numpyro.infer import fit
 
     guide = AutoPathwiseGuide(_numpyro_model)
-    optim = optax.adam(optax.cosine_decay_schedule(0.01, steps, alpha=0.05)) if decay else None
+    optim = optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.05) if decay else lr)
     result = fit(
         _numpyro_model,
         guide,
@@ -74,12 +78,13 @@ def numpyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool) -> dict:
         optim=optim,
         seed=seed,
         progress_bar=False,
+        num_starts=num_starts,
     )
     draws = guide.sample_posterior(jax.random.key(seed), result.params, sample_shape=(2000,))
     return {"means": np.asarray(draws["means"]), "w": np.asarray(draws["w"])}
 
 
-def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool) -> dict:
+def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01) -> dict:
     import pyro
     import pyro.distributions as dist
     import torch
@@ -99,7 +104,7 @@ def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool) -> dict:
     guide = AutoPathwiseGuide(model)
     xt = torch.as_tensor(x, dtype=torch.float32)
     # ClippedAdam's lrd: the learning rate decays geometrically to 5% over the fit
-    optim = pyro.optim.ClippedAdam({"lr": 0.01, "lrd": 0.05 ** (1 / steps)}) if decay else None
+    optim = pyro.optim.ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps) if decay else 1.0})
     fit(model, guide, xt, num_steps=steps, optim=optim, seed=seed, progress_bar=False)
     with torch.no_grad():
         draws = [guide(xt) for _ in range(2000)]
@@ -125,6 +130,8 @@ def main() -> None:
     parser.add_argument("--backend", default="numpyro", choices=["numpyro", "pyro"])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--lr", type=float, default=0.01, help="Adam's (initial) rate")
+    parser.add_argument("--num-starts", type=int, help="fit's multi-start phase (NumPyro)")
     parser.add_argument("--reference", help="a .npz file caching the NUTS draws")
     parser.add_argument(
         "--decay", action="store_true", help="learning rate 0.01 decaying to 5%% (default: fit's)"
@@ -143,9 +150,12 @@ def main() -> None:
     run = numpyro_fit if args.backend == "numpyro" else pyro_fit
     for seed in args.seeds:
         start = time.perf_counter()
-        errors, ratios = compare(ref, run(x, args.steps, seed, args.decay))
+        errors, ratios = compare(
+            ref, run(x, args.steps, seed, args.decay, args.num_starts, args.lr)
+        )
         seconds = time.perf_counter() - start
-        schedule = "decaying lr" if args.decay else "fit's default optimizer"
+        schedule = f"Adam lr {args.lr}" + (" decaying" if args.decay else "")
+        schedule += f", num_starts={args.num_starts}" if args.num_starts else ""
         print(f"\n{args.backend} seed {seed}: {args.steps} steps, {schedule}, {seconds:.0f} s")
         print("error / sd (means, w):", errors)
         print("sd ratio   (means, w):", ratios)

@@ -164,7 +164,7 @@ class DiscreteSite:
 
     name: str
     kind: str
-    logits: Any  # the guide's logits, broadcast to the site: batch (+ (K,))
+    logits: Any  # the guide family's logits (broadcastable to the site, + (K,))
     x: Any  # the draw, one-hot (categorical) or a 0/1 bit, floating
     scale: Any
     mask: Any
@@ -443,8 +443,8 @@ def check_options(estimator: str, cv_scale: float, temperature: float) -> tuple[
 
 
 CV_PARAMS_DOC = """Declare the control-variate parameters of discrete guide site ``site``:
-    the scale :math:`\\eta` (``f"{{site}}_cv_scale"``, initially ``cv_scale``) and the log
-    temperature :math:`\\log\\lambda` (``f"{{site}}_cv_log_temperature"``, initially
+    the scale :math:`\\eta` (``f"{site}_cv_scale"``, initially ``cv_scale``) and the log
+    temperature :math:`\\log\\lambda` (``f"{site}_cv_log_temperature"``, initially
     ``log(temperature)``), as {framework} params; returns ``(eta, log_temperature)``.
 
     :class:`RelaxedControlVariateELBO` tunes them by gradient descent on the variance of
