@@ -279,6 +279,8 @@ class PathwiseGuide:
     relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
                         LogitRelaxedBernoulli (as in the model) with
                         learnable logits and the model's ``density``
+    discrete            ``"discrete"``: the model's Categorical or Bernoulli    logits
+                        with learnable logits (for RelaxedControlVariateELBO)
     anything else       ``"normal"`` through ``biject_to(support)``             loc, scale
     ==================  ======================================================  =========
 
@@ -302,6 +304,8 @@ class PathwiseGuide:
     guide scores its draws with the model's ``density``. The guide's temperature is the
     ``relax_temperature`` keyword it receives{guide_traced}, else the temperature of the
     model's relaxed distribution, which :func:`~ppl_reparam.{backend}.relax.relax` set.
+    Discrete sites nothing relaxes keep their family, with one set of logits per
+    element, started at the prior's; their median is their mode.
 
     Initialisation: ``init_loc_fn`` picks a value per site, as for {autonormal}. Normal
     families start at that value (mapped to their unconstrained space) with scale
