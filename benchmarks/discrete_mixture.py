@@ -13,8 +13,9 @@ Usage: ``PYTHONPATH=. python benchmarks/discrete_mixture.py [--backend numpyro|p
 [--steps 4000] [--seeds 0 1 2] [--lr 0.01] [--decay] [--num-starts N]
 [--reference draws.npz]``. ``--decay``: Adam's
 learning rate (``--lr``, default 0.01 as fit's) decays to 5% of it over the fit (NumPyro:
-cosine, Pyro: geometric); ``--num-starts``: fit's multi-start phase; ``--reference``:
-caches the NUTS draws.
+cosine, Pyro: geometric); ``--num-starts``: fit's multi-start phase; ``--average N``: plain
+NumPyro SVI (same loss and guide) with the parameters averaged over the last N steps;
+``--reference``: caches the NUTS draws.
 """
 
 import argparse
@@ -84,6 +85,34 @@ def numpyro_fit(
     return {"means": np.asarray(draws["means"]), "w": np.asarray(draws["w"])}
 
 
+def numpyro_averaged_fit(x: np.ndarray, steps: int, seed: int, lr: float, average: int) -> dict:
+    """SVI with the same loss and guide, and the parameters averaged over the last
+    ``average`` steps (Polyak averaging: the final iterate jitters with the noise of the
+    gradient estimate)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from numpyro.infer import SVI
+
+    from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO
+    from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+
+    guide = AutoPathwiseGuide(_numpyro_model)
+    svi = SVI(_numpyro_model, guide, optax.adam(lr), RelaxedControlVariateELBO())
+    xs = jnp.asarray(x)
+    state = svi.init(jax.random.key(seed), xs)
+    update = jax.jit(lambda s: svi.update(s, xs)[0])
+    total = None
+    for step in range(steps):
+        state = update(state)
+        if step >= steps - average:
+            p = svi.get_params(state)
+            total = p if total is None else jax.tree_util.tree_map(jnp.add, total, p)
+    params = jax.tree_util.tree_map(lambda v: v / average, total)
+    draws = guide.sample_posterior(jax.random.key(seed), params, sample_shape=(2000,))
+    return {"means": np.asarray(draws["means"]), "w": np.asarray(draws["w"])}
+
+
 def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01) -> dict:
     import pyro
     import pyro.distributions as dist
@@ -131,6 +160,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", type=float, default=0.01, help="Adam's (initial) rate")
+    parser.add_argument(
+        "--average", type=int, help="NumPyro SVI averaging the last N steps' parameters"
+    )
     parser.add_argument("--num-starts", type=int, help="fit's multi-start phase (NumPyro)")
     parser.add_argument("--reference", help="a .npz file caching the NUTS draws")
     parser.add_argument(
@@ -150,12 +182,15 @@ def main() -> None:
     run = numpyro_fit if args.backend == "numpyro" else pyro_fit
     for seed in args.seeds:
         start = time.perf_counter()
-        errors, ratios = compare(
-            ref, run(x, args.steps, seed, args.decay, args.num_starts, args.lr)
-        )
+        if args.average:
+            draws = numpyro_averaged_fit(x, args.steps, seed, args.lr, args.average)
+        else:
+            draws = run(x, args.steps, seed, args.decay, args.num_starts, args.lr)
+        errors, ratios = compare(ref, draws)
         seconds = time.perf_counter() - start
         schedule = f"Adam lr {args.lr}" + (" decaying" if args.decay else "")
         schedule += f", num_starts={args.num_starts}" if args.num_starts else ""
+        schedule += f", averaged over the last {args.average} steps" if args.average else ""
         print(f"\n{args.backend} seed {seed}: {args.steps} steps, {schedule}, {seconds:.0f} s")
         print("error / sd (means, w):", errors)
         print("sd ratio   (means, w):", ratios)
