@@ -137,12 +137,16 @@ _DEFAULT = RelaxedControlVariateELBO()  # one object: fit's compiled steps are c
 def default_loss(model, args: tuple, kwargs: dict) -> "RelaxedControlVariateELBO | None":
     """``fit``'s loss when none is given: :class:`RelaxedControlVariateELBO` if the model
     has unobserved discrete sites neither enumerated nor relaxed, else ``None`` (for
-    ``Trace_ELBO()``). The model is traced abstractly (``jax.eval_shape``): nothing runs."""
+    ``Trace_ELBO()``). The model is traced abstractly (``jax.eval_shape``): nothing runs;
+    a model that fails to trace gets ``None``, and fit's first step reports the failure."""
     found = []
 
     def probe():
         trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
         found.append(_rebar.has_discrete_latents(BACKEND, trace.values()))
 
-    jax.eval_shape(probe)
+    try:
+        jax.eval_shape(probe)
+    except Exception:  # a model that cannot run: fit's first step reports it, site named
+        return None
     return _DEFAULT if found[0] else None

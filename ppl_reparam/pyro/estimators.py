@@ -134,9 +134,13 @@ class RelaxedControlVariateELBO(ELBO):
 def default_loss(model, args: tuple, kwargs: dict) -> ELBO:
     """``fit``'s loss when none is given: :class:`RelaxedControlVariateELBO` if the model
     has unobserved discrete sites neither enumerated nor relaxed, else ``Trace_ELBO()``
-    (one draw of the model decides; the RNG state is restored after it)."""
-    with torch.random.fork_rng(devices=[]):
-        trace = poutine.trace(model).get_trace(*args, **kwargs)
+    (one draw of the model decides; the RNG state is restored after it; a model that
+    fails to run gets ``Trace_ELBO()``, and fit's first step reports the failure)."""
+    try:
+        with torch.random.fork_rng(devices=[]), pyro.validation_enabled(False):
+            trace = poutine.trace(model).get_trace(*args, **kwargs)
+    except Exception:  # a model that cannot run: fit's first step reports it, site named
+        return Trace_ELBO()
     if _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
         return RelaxedControlVariateELBO()
     return Trace_ELBO()
