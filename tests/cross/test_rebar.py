@@ -52,7 +52,20 @@ def test_the_mean_estimate_is_the_exact_gradient_for_any_scale_and_temperature(b
             assert np.max(z) > 5, z
 
 
-@pytest.mark.parametrize("model", ["bernoulli", "mixture"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "bernoulli",
+        pytest.param(
+            "mixture",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the score-function variance is 5-6x (not >= 10x) the tuned "
+                "estimate's on the K=3 mixture (benchmarks/discrete.py); a known gap",
+            ),
+        ),
+    ],
+)
 def test_the_tuned_estimate_has_about_the_relaxed_variance_far_below_the_score_functions(model):
     # Pyro only: the same draws give the same numbers in NumPyro (test below)
     variance = {
@@ -60,9 +73,8 @@ def test_the_tuned_estimate_has_about_the_relaxed_variance_far_below_the_score_f
         for estimator, tune in [("rebar", 60), ("relaxed", 0), ("score", 0)]
     }
     assert variance["rebar"] < 3 * variance["relaxed"], variance
-    # measured: 300x on the bit, 5x on the mixture (see benchmarks/discrete.py)
-    ratio = {"bernoulli": 10, "mixture": 4}[model]
-    assert variance["score"] > ratio * variance["rebar"], variance
+    # the bar is 10x; measured: ~800x on the bit, 5-6x on the mixture (benchmarks/discrete.py)
+    assert variance["score"] > 10 * variance["rebar"], variance
 
 
 def _pyro_surrogate(values, uniform):
