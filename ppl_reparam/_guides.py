@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ppl_reparam import _copula
 from ppl_reparam._backend import Backend
 from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam.math.copula import kumaraswamy_from_normal
 
 GUIDE_NAME = "AutoPathwiseGuide"
 
@@ -151,6 +153,12 @@ def _base_constraint(b: Backend, support):
     return support
 
 
+def _sum_rightmost(xp, x, dims: int):
+    for _ in range(dims):
+        x = xp.sum(x, -1)
+    return x
+
+
 def _all_equal(b: Backend, x, value: float) -> bool:
     return bool(np.all(b.to_numpy(x) == value))
 
@@ -201,6 +209,7 @@ class Site:
         self.kind, low, high = support_kind(b, fn)
         self.family = choose_family(name, self.kind, families)
         self.event_dim = fn.event_dim  # of the parameters; the caller sets it for "normal"
+        self.value_event_dim = fn.event_dim
         self.bounds = (low, high) if self.kind == INTERVAL else None
         # one-sided: x = shift + sign * (a positive family's draw); None for (0, inf)
         self.shift = {BOUNDED_BELOW: low, BOUNDED_ABOVE: high}.get(self.kind)
@@ -304,12 +313,15 @@ class PathwiseGuide:
         model: Callable,
         *,
         families: Mapping[str, str] | None = None,
+        correlation: str | int | None = None,
         init_loc_fn: Callable | None = None,
         init_scale: float = 0.1,
         create_plates: Callable | None = None,
         **kwargs,
     ):
         self._families = check_families(families)
+        self._correlation = _copula.check_correlation(correlation)
+        self._slots: dict[str, _copula.Slot] = {}
         super().__init__(
             model,
             init_loc_fn=self._adapt_init_loc_fn(init_loc_fn or self._default_init_loc_fn),
@@ -336,14 +348,90 @@ class PathwiseGuide:
             self._setup_prototype(*args, **kwargs)
         plates = self._create_plates(*args, **kwargs)
         temperature = kwargs.get(TEMPERATURE_KWARG)
+        b = self._backend
+        # the copula's draw comes first, so its noise is that of AutoMultivariateNormal's
+        z = self._sample_copula() if self._slots else None
         result = {}
         for name, site in self._sites.items():
             with ExitStack() as stack:
                 for frame in self._plate_frames(name):
                     stack.enter_context(plates[frame.name])
-                fn = self._distribution(site, self._call_params(site), temperature)
-                result[name] = self._backend.sample(name, fn)
+                params = self._call_params(site)
+                if name in self._slots:
+                    noise = _copula.site_noise(z, self._slots[name])
+                    x, log_density = self._from_noise(site, params, noise)
+                    fn = b.dist.Delta(x, log_density, event_dim=site.value_event_dim)
+                else:
+                    fn = self._distribution(site, params, temperature)
+                result[name] = b.sample(name, fn)
         return result
+
+    def _sample_copula(self):
+        """Sample the auxiliary site of the copula's ``z ~ N(0, C)`` (outside all plates)."""
+        fn = _copula.distribution(self._backend, self._copula_params())
+        return self._backend.sample(self._latent_name, fn, infer={"is_auxiliary": True})
+
+    def _copula_layout(self, shapes: Mapping[str, tuple[int, ...]], like) -> dict:
+        """Place the sites the copula couples (``shapes``: every site with its parameter
+        shape; those in a subsampled plate are left out by the caller) in its vector;
+        returns the copula's initial parameters, ``{}`` for a mean-field guide."""
+        shapes = {
+            name: shape for name, shape in shapes.items() if self._sites[name].family != EXP_RELAXED
+        }
+        if self._correlation is None or not shapes:
+            self._slots = {}
+            return {}
+        self._slots = _copula.layout(shapes)
+        size = max(slot.stop for slot in self._slots.values())
+        return _copula.initial_params(self._backend, self._correlation, size, like)
+
+    def _correlated_draws(self, params_of: Callable[[Site], dict], z) -> dict:
+        """The coupled sites' values from the copula's draw ``z`` (shape ``batch + (n,)``)."""
+        return {
+            name: self._from_noise(
+                self._sites[name], params_of(self._sites[name]), _copula.site_noise(z, slot)
+            )[0]
+            for name, slot in self._slots.items()
+        }
+
+    def _from_noise(self, site: Site, p: dict, z) -> tuple[Any, Any]:
+        r"""Site ``site``'s draw ``x`` from its standard-normal coordinates ``z`` (shaped
+        ``batch + `` its parameters' shape) and :math:`\log q_i(x) - \log\phi(z) =
+        -\log|dx/dz|`, summed over the site's event dims: the ``log_density`` of its
+        ``Delta`` in the copula. Normal families: ``x = T(loc + scale z)`` with ``T`` the
+        family's map; Kumaraswamy: the inverse CDF at :math:`\Phi(z)` (see
+        :func:`ppl_reparam.math.copula.kumaraswamy_from_normal`), mapped affinely onto a
+        bounded interval.
+        """
+        b = self._backend
+        xp = b.xp
+        if site.family == KUMARASWAMY:
+            a, c = p["concentration1"], p["concentration0"]
+            x, log_density = kumaraswamy_from_normal(xp, z, a, c)
+            if site.bounds is not None:
+                low, high = site.bounds
+                x = low + (high - low) * x
+                log_density = log_density - xp.log(b.as_array(high - low, x))
+            return x, _sum_rightmost(xp, log_density, site.extra_event_dims)
+        u = p["loc"] + p["scale"] * z
+        log_density = b.full_like(u, 0.0) - xp.log(p["scale"])
+        if site.family == NORMAL:
+            if _base_constraint(b, site.support) is b.constraints.real:
+                return u, _sum_rightmost(xp, log_density, site.event_dim)
+            transform = b.transforms.biject_to(site.support)
+            x = transform(u)
+            log_jacobian = transform.log_abs_det_jacobian(u, x)
+            log_density = _sum_rightmost(xp, log_density, site.event_dim) - _sum_rightmost(
+                xp, log_jacobian, site.event_dim - transform.domain.event_dim
+            )
+            return x, log_density
+        if site.family == LOGNORMAL:
+            x, log_density = xp.exp(u), log_density - u
+        else:  # softplus: log softplus'(u) = log sigmoid(u) = -softplus(-u)
+            x, log_density = xp.softplus(u), log_density + xp.softplus(-u)
+        if site.shift is not None:
+            x = site.shift + site.sign * x
+        return x, _sum_rightmost(xp, log_density, site.extra_event_dims)
 
     def _param_constraint(self, param: str):
         positive = self._backend.constraints.positive
