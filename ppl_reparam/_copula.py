@@ -90,6 +90,15 @@ def distribution(b: Backend, p: Mapping[str, Any]):
     )
 
 
-def site_noise(z, slot: Slot):
-    """Site coordinates of ``z`` (shape ``batch + (n,)``), shaped ``batch + slot.shape``."""
-    return z[..., slot.start : slot.stop].reshape(tuple(z.shape[:-1]) + slot.shape)
+def site_noise(z, slot: Slot, event_dim: int | None = None):
+    """Site coordinates of ``z`` (shape ``batch + (n,)``), shaped ``batch + slot.shape``;
+    with ``event_dim``, shaped as inside the site's plates instead: ``batch`` aligned
+    right against the site's ``event_dim`` rightmost dims, as a plate of draws or
+    particles left of the site's own plates has it (Pyro's ``AutoContinuous``
+    convention)."""
+    batch = tuple(z.shape[:-1])
+    if event_dim is None:
+        shape = batch + slot.shape
+    else:
+        shape = np.broadcast_shapes(slot.shape, batch + (1,) * event_dim)
+    return z[..., slot.start : slot.stop].reshape(shape)

@@ -340,6 +340,12 @@ class PathwiseGuide:
         """The family of each latent site (known once the guide has run)."""
         return {name: site.family for name, site in self._sites.items()}
 
+    @property
+    def correlated_sites(self) -> tuple[str, ...]:
+        """The sites the copula couples, in the order of its vector (known once the guide
+        has run; empty for a mean-field guide)."""
+        return tuple(self._slots)
+
     def _sample_sites(self, args: tuple, kwargs: dict) -> dict:
         """Sample every latent site from its family, inside its plates; returns
         ``{site: value}``. The backend says which plates (``_plate_frames(name)``) and
@@ -358,7 +364,7 @@ class PathwiseGuide:
                     stack.enter_context(plates[frame.name])
                 params = self._call_params(site)
                 if name in self._slots:
-                    noise = _copula.site_noise(z, self._slots[name])
+                    noise = _copula.site_noise(z, self._slots[name], site.event_dim)
                     x, log_density = self._from_noise(site, params, noise)
                     fn = b.dist.Delta(x, log_density, event_dim=site.value_event_dim)
                 else:
