@@ -105,12 +105,15 @@ class FitCall:
     num_starts: int | None
     average_last: int | None = None
 
-    def iterate_average(self, checkpoint: dict | None) -> "IterateAverage | None":
+    def iterate_average(
+        self, checkpoint: dict | None, tree_map: "Callable | None" = None
+    ) -> "IterateAverage | None":
         """The running average of this fit's last iterates (``None``: no averaging),
-        resumed from ``checkpoint`` if given."""
+        resumed from ``checkpoint`` if given; ``tree_map`` maps over nested parameters
+        (default: a flat ``name -> array`` dict)."""
         if self.average_last is None:
             return None
-        average = IterateAverage(self.num_steps - self.average_last)
+        average = IterateAverage(self.num_steps - self.average_last, tree_map or _dict_map)
         if checkpoint is not None:
             average.resume(checkpoint, self.average_last)
         return average
@@ -274,12 +277,18 @@ def check_average_last(average_last: int | None, num_steps: int) -> None:
         )
 
 
+def _dict_map(f: Callable, *dicts: dict) -> dict:
+    return {name: f(*(d[name] for d in dicts)) for name in dicts[0]}
+
+
 class IterateAverage:
     """The running mean of the unconstrained parameters after each step from ``first``
-    on (``name -> array`` of the backend; sums in the parameters' own dtype)."""
+    on (``name -> array`` of the backend, or nested containers of arrays that
+    ``tree_map(f, *trees)`` maps over; sums in the parameters' own dtype)."""
 
-    def __init__(self, first: int):
+    def __init__(self, first: int, tree_map: Callable = _dict_map):
         self.first = first
+        self.tree_map = tree_map
         self.total: dict | None = None
         self.count = 0
 
@@ -292,14 +301,14 @@ class IterateAverage:
         if self.total is None:
             self.total = dict(params)
         else:
-            self.total = {name: self.total[name] + value for name, value in params.items()}
+            self.total = self.tree_map(lambda total, value: total + value, self.total, params)
         self.count += 1
 
     def mean(self) -> dict | None:
         """The average so far (``None`` before the window)."""
         if self.total is None:
             return None
-        return {name: value / self.count for name, value in self.total.items()}
+        return self.tree_map(lambda total: total / self.count, self.total)
 
     def checkpoint(self, to_host: Callable = lambda x: x) -> dict:
         """What a checkpoint keeps of the average (``to_host`` copies arrays off device)."""

@@ -174,7 +174,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
             svi, state, model, call.seed, call.num_starts, call.num_steps, args, init_kwargs
         )
         start = len(losses)
-    average = call.iterate_average(checkpoint)
+    average = call.iterate_average(checkpoint, jax.tree_util.tree_map)
 
     bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:

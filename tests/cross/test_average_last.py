@@ -155,3 +155,35 @@ def _run_until(backend: str, path, stop_at: int, average_last: int | None = LAST
 def test_bad_average_last_names_the_argument_and_the_range(backend, bad):
     with pytest.raises(ValueError, match=rf"`average_last` .*\[1, {STEPS}\].*{bad!r}"):
         _fit(backend.name, num_steps=STEPS, average_last=bad)
+
+
+@pytest.mark.slow
+def test_nested_parameters_of_a_flow_guide_are_averaged_leaf_by_leaf():
+    """NumPyro's AutoIAFNormal keeps its network's weights as nested lists of arrays."""
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    import optax
+    from numpyro.infer.autoguide import AutoIAFNormal
+
+    from ppl_reparam.numpyro.infer import fit
+
+    def model():
+        numpyro.sample("x", dist.Normal(jnp.zeros(2), 1.0).to_event(1))
+
+    def run(steps, **kwargs):
+        guide = AutoIAFNormal(
+            model, num_flows=1, hidden_dims=[4]
+        )  # a fresh one: a reused guide starts elsewhere
+        return fit(
+            model, guide, num_steps=steps, optim=optax.adam(LR), progress_bar=False, **kwargs
+        )
+
+    averaged = run(6, average_last=2).params
+    fifth, sixth = run(5).params, run(6).params
+    expected = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, fifth, sixth)
+    leaves = jax.tree_util.tree_leaves(averaged)
+    assert len(leaves) > len(averaged)  # nested
+    for got, want in zip(leaves, jax.tree_util.tree_leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
