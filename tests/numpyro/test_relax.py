@@ -15,6 +15,7 @@ from numpyro.infer.initialization import init_to_value
 from scipy.special import gammaln, logsumexp
 
 from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam.numpyro.infer import fit
 from ppl_reparam.numpyro.relax import choose, relax
 from ppl_reparam.schedules import ExponentialDecay
 from tests import mixture_reference as mix
@@ -234,24 +235,22 @@ def _mixture_2d_guide(x, relax_temperature=None):
             numpyro.sample("z_relaxed", q)
 
 
-def _fit_averaged(svi, x, temperature_at=None, steps=3000, average_last=1000):
-    """Adam, then the Polyak average of the constrained parameters over the last steps
-    (the final iterate of SVI jitters by about the learning rate). ``temperature_at``:
-    the relaxed model's schedule; None for a model that is not relaxed."""
-
-    def kwargs(t):
-        return {} if temperature_at is None else {"relax_temperature": temperature_at(t)}
-
-    state = svi.init(jax.random.PRNGKey(0), x, **kwargs(0))
-    step = jax.jit(lambda s, kw: svi.update(s, x, **kw))
-    total = None
-    for t in range(steps):
-        state, _ = step(state, kwargs(t))
-        if t >= steps - average_last:
-            p = svi.get_params(state)
-            total = p if total is None else jax.tree.map(jnp.add, total, p)
-    p = {k: np.asarray(v) / average_last for k, v in total.items()}
-    return p["w_conc"] / p["w_conc"].sum(), p["means_loc"]
+def _fit_averaged(model, x, elbo, steps=3000, average_last=1000):
+    """Adam, then the Polyak average of the parameters over the last steps (the final
+    iterate of SVI jitters by about the learning rate); a relaxed model anneals with its
+    own schedule."""
+    result = fit(
+        model,
+        _mixture_2d_guide,
+        x,
+        num_steps=steps,
+        optim=optax.adam(0.05),
+        loss=elbo,
+        average_last=average_last,
+        progress_bar=False,
+    )
+    w_conc, means = (np.asarray(result.params[k]) for k in ("w_conc", "means_loc"))
+    return w_conc / w_conc.sum(), means
 
 
 @pytest.mark.slow
@@ -262,14 +261,12 @@ def test_relaxed_svi_recovers_a_2d_mixture_as_well_as_enumeration():
     also runs under NUTS with enumeration."""
     x, x_test = jnp.asarray(mix.draw(1000, 0)), mix.draw(1000, 1)
     relaxed = relax(_mixture_2d, ExponentialDecay(1.0, 1e-3, floor=0.1), density="categorical")
-    svi = SVI(relaxed, _mixture_2d_guide, optax.adam(0.05), Trace_ELBO())
-    weights, means = _fit_averaged(svi, x, relaxed.temperature_at)
+    weights, means = _fit_averaged(relaxed, x, Trace_ELBO())
     perm = mix.match_labels(means)
     np.testing.assert_allclose(means[perm], mix.MEANS, atol=0.1)
     np.testing.assert_allclose(weights[perm], mix.WEIGHTS, atol=0.05)
 
-    enum = SVI(config_enumerate(_mixture_2d), _mixture_2d_guide, optax.adam(0.05), TraceEnum_ELBO())
-    enum_weights, enum_means = _fit_averaged(enum, x)
+    enum_weights, enum_means = _fit_averaged(config_enumerate(_mixture_2d), x, TraceEnum_ELBO())
     lpd = mix.heldout_lpd(weights, means, x_test)
     enum_lpd = mix.heldout_lpd(enum_weights, enum_means, x_test)
     assert abs(lpd - enum_lpd) < 0.02 * abs(enum_lpd), (lpd, enum_lpd)

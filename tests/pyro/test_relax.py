@@ -11,6 +11,7 @@ from pyro.optim import Adam
 from scipy.special import gammaln, logsumexp
 
 from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical
+from ppl_reparam.pyro.infer import fit
 from ppl_reparam.pyro.relax import choose, relax
 from ppl_reparam.schedules import ExponentialDecay
 from tests import mixture_reference as mix
@@ -226,22 +227,23 @@ def _mixture_2d_guide(x, relax_temperature=None):
             pyro.sample("z_relaxed", q)
 
 
-def _fit_averaged(model, x, elbo, temperature_at=None, steps=3000, average_last=1000):
-    """Adam, then the Polyak average of the constrained parameters over the last steps
-    (the final iterate of SVI jitters by about the learning rate). ``temperature_at``:
-    the relaxed model's schedule; None for a model that is not relaxed."""
+def _fit_averaged(model, x, elbo, steps=3000, average_last=1000):
+    """Adam, then the Polyak average of the parameters over the last steps (the final
+    iterate of SVI jitters by about the learning rate); a relaxed model anneals with its
+    own schedule."""
     pyro.clear_param_store()
-    pyro.set_rng_seed(0)
-    svi = SVI(model, _mixture_2d_guide, Adam({"lr": 0.05}), elbo)
-    total = {}
-    for t in range(steps):
-        kwargs = {} if temperature_at is None else {"relax_temperature": temperature_at(t)}
-        svi.step(x, **kwargs)
-        if t >= steps - average_last:
-            for name in ("w_conc", "means_loc"):
-                value = pyro.param(name).detach().numpy()
-                total[name] = total.get(name, 0.0) + value / average_last
-    return total["w_conc"] / total["w_conc"].sum(), total["means_loc"]
+    result = fit(
+        model,
+        _mixture_2d_guide,
+        x,
+        num_steps=steps,
+        optim=Adam({"lr": 0.05}),
+        loss=elbo,
+        average_last=average_last,
+        progress_bar=False,
+    )
+    w_conc, means = (result.params[k].detach().numpy() for k in ("w_conc", "means_loc"))
+    return w_conc / w_conc.sum(), means
 
 
 @pytest.mark.slow
@@ -251,7 +253,7 @@ def test_relaxed_svi_recovers_a_2d_mixture_as_well_as_enumeration():
     held-out log predictive density is within 2% of TraceEnum_ELBO's."""
     x, x_test = torch.as_tensor(mix.draw(1000, 0), dtype=torch.float32), mix.draw(1000, 1)
     relaxed = relax(_mixture_2d, ExponentialDecay(1.0, 1e-3, floor=0.1), density="categorical")
-    weights, means = _fit_averaged(relaxed, x, Trace_ELBO(), relaxed.temperature_at)
+    weights, means = _fit_averaged(relaxed, x, Trace_ELBO())
     perm = mix.match_labels(means)
     np.testing.assert_allclose(means[perm], mix.MEANS, atol=0.1)
     np.testing.assert_allclose(weights[perm], mix.WEIGHTS, atol=0.05)
