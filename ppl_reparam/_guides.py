@@ -232,8 +232,9 @@ class Site:
 
 
 class PathwiseGuide:
-    r"""A mean-field autoguide with a reparameterizable family chosen from each latent
-    site's support, so every site gets pathwise ELBO gradients.
+    r"""An autoguide with a reparameterizable family chosen from each latent site's
+    support, so every site gets pathwise ELBO gradients; mean-field, or with the sites
+    coupled by a Gaussian copula (``correlation=``).
 
     ==================  ======================================================  =========
     support             families (the first is the default)                     params
@@ -286,7 +287,44 @@ class PathwiseGuide:
     clipped so that ``concentration0`` lies in [k, 100 k]); relaxed sites start with
     ``logits = log_softmax(value)`` (binary: the value, a logit).
 
+    Correlation: with ``correlation="full"`` or an integer rank ``k``, the sites are
+    coupled by a Gaussian copula on the standard-normal noise that drives each family's
+    sampler, and each family stays the *marginal* of its site. The guide draws
+    :math:`z \sim N(0, C)`, :math:`C` a correlation matrix, and maps coordinate
+    :math:`z_i` through site :math:`i`'s family: ``T(loc + scale * z_i)`` for the
+    Normal families (``T`` their map onto the support), the inverse CDF at
+    :math:`\Phi(z_i)` for a Kumaraswamy (computed from ``log_ndtr(-z_i)``, so no tail
+    rounds to 0 or 1). Its density is exact,
+
+    .. math::
+        \log q(x) = \log N(z; 0, C) + \sum_i \left[\log q_i(x_i) - \log\phi(z_i)\right],
+
+    carried by an auxiliary site ``z`` (named as in the framework's
+    ``AutoMultivariateNormal``, ``infer={"is_auxiliary": True}``) and one ``Delta``
+    per site whose ``log_density`` is the bracket. ``"full"``: :math:`C = D L L^T D`,
+    ``L`` unit lower-triangular (its strictly lower triangle is the parameter
+    ``copula_tril``, shape ``(n, n)``, the rest unused) and ``D`` normalising its rows;
+    rank ``k``: :math:`C = D (W W^T + I) D` with ``W`` the parameter ``copula_factor``,
+    shape ``(n, k)`` (a free diagonal would add nothing: ``D`` absorbs it). ``n`` counts
+    the coordinates of the coupled sites (:attr:`correlated_sites`, flattened in model
+    order; a site of the ``"normal"`` family counts its unconstrained size). Both start
+    at zero, the identity correlation: a correlated guide starts where the mean-field
+    one does. Relaxed sites and sites inside a subsampled plate stay mean-field, outside
+    the copula; sites in plates without subsampling join it. Medians and quantiles are
+    the families' marginal ones, as without correlation.
+
+    With Normal families only (real sites, or sites overridden to ``"normal"``) the law
+    is that of the framework's ``AutoMultivariateNormal`` (``"full"``) or
+    ``AutoLowRankMultivariateNormal`` (rank ``k``), ELBO included: their ``(loc, s,
+    L)`` (``L`` unit lower-triangular) is our ``loc``, ``scale_i = s_i |L_i|``,
+    ``copula_tril = L``; their ``(loc, s, W)`` is our ``loc``,
+    ``scale_i = s_i (1 + |W_i|^2)^{1/2}``, ``copula_factor = W``. A step costs about
+    what theirs does (see ``benchmarks/guide_overhead.py``).
+
     {storage}
+    The copula's parameter is ``copula_tril`` or ``copula_factor`` beside them
+    (``"AutoPathwiseGuide.copula_tril"`` in Pyro, ``f"{prefix}_copula_tril"`` in
+    NumPyro).
     Local sites in a subsampled plate get parameters of the full plate size, indexed by
     the subsample at every step. Bounds of a support are read once, from the
     first run of the model: a bound that varies along a subsampled plate is not supported.
@@ -296,6 +334,9 @@ class PathwiseGuide:
     :param families: per-site overrides, e.g. ``{"sigma": "lognormal", "p": "normal"}``;
         a family that does not fit the site's support is a ``ValueError`` naming the
         site and the allowed families.
+    :param correlation: ``None`` (default: mean-field), ``"full"`` (a full-rank Gaussian
+        copula) or an integer ``k >= 1`` (rank-``k``-plus-diagonal); anything else is a
+        ``ValueError``.
     :param {autonormal_params}: as for {autonormal}.
 
     Example::

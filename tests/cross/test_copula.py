@@ -9,7 +9,10 @@ import scipy.special as sps
 from numpy.polynomial.legendre import leggauss
 from scipy import stats
 
-# site -> (distribution name, args); the default families: normal, kumaraswamy, softplus
+from examples import models
+
+# site -> (distribution name, args[, batch size of a vector site]); the default
+# families: normal, kumaraswamy, softplus
 SITES = {"mu": ("Normal", (0.0, 1.0)), "p": ("Beta", (2.0, 2.0)), "s": ("HalfNormal", (1.0,))}
 MARGINALS = {
     ("mu", "loc"): 0.3,
@@ -42,9 +45,10 @@ class Case:
             from ppl_reparam.pyro.guides import AutoPathwiseGuide
 
             def model():
-                for name, (cls, args) in sites.items():
+                for name, (cls, args, *batch) in sites.items():
                     args = [torch.tensor(a, dtype=getattr(torch, dtype)) for a in args]
-                    pyro.sample(name, getattr(dist, cls)(*args))
+                    fn = getattr(dist, cls)(*args)
+                    pyro.sample(name, fn.expand(batch).to_event(1) if batch else fn)
 
             pyro.clear_param_store()
             self.guide = AutoPathwiseGuide(model, correlation=correlation, families=families)
@@ -57,9 +61,10 @@ class Case:
             from ppl_reparam.numpyro.guides import AutoPathwiseGuide
 
             def model():
-                for name, (cls, args) in sites.items():
+                for name, (cls, args, *batch) in sites.items():
                     args = [np.asarray(a, dtype=dtype) for a in args]
-                    numpyro.sample(name, getattr(dist, cls)(*args))
+                    fn = getattr(dist, cls)(*args)
+                    numpyro.sample(name, fn.expand(batch).to_event(1) if batch else fn)
 
             self.guide = AutoPathwiseGuide(model, correlation=correlation, families=families)
             # set-up only: every draw is jitted (eager JAX compiles each operation)
@@ -349,3 +354,280 @@ def test_normal_families_equal_the_backends_multivariate_normal_guides(backend, 
     theirs, ours = run(correlation, seeds=range(3))
     assert len(set(np.round(theirs, 6))) == 3  # distinct draws, not one number three times
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+# -- fits of correlated targets ------------------------------------------------------------
+
+RHO = 0.7  # the copula correlation of the positive / unit-interval target
+S_LOC, S_SCALE = 0.5, 0.4  # its positive site: softplus(Normal(S_LOC, S_SCALE))
+P_A, P_B = 2.0, 3.0  # its unit-interval site: Kumaraswamy(P_A, P_B)
+
+
+def _pyro_targets():
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    from pyro.distributions.transforms import SoftplusTransform
+
+    from ppl_reparam.pyro.distributions import Kumaraswamy
+
+    def f64(x):
+        return torch.tensor(x, dtype=torch.float64)
+
+    def gaussian():
+        x1 = pyro.sample("x1", dist.Normal(f64(0.0), 1.0))
+        pyro.sample("x2", dist.Normal(0.8 * x1, 0.6))
+
+    def mixed():
+        # the conditional law of a Gaussian copula given its unit-interval coordinate
+        p = pyro.sample("p", Kumaraswamy(f64(P_A), f64(P_B)))
+        z = torch.special.ndtri(Kumaraswamy(f64(P_A), f64(P_B)).cdf(p))
+        base = dist.Normal(S_LOC + S_SCALE * RHO * z, S_SCALE * (1 - RHO**2) ** 0.5)
+        pyro.sample("s", dist.TransformedDistribution(base, SoftplusTransform()))
+
+    return gaussian, mixed
+
+
+def _numpyro_targets():
+    import jax.scipy.special as jsp
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.distributions.transforms import SoftplusTransform
+
+    from ppl_reparam.numpyro.distributions import Kumaraswamy
+
+    def gaussian():
+        x1 = numpyro.sample("x1", dist.Normal(0.0, 1.0))
+        numpyro.sample("x2", dist.Normal(0.8 * x1, 0.6))
+
+    def mixed():
+        p = numpyro.sample("p", Kumaraswamy(P_A, P_B))
+        z = jsp.ndtri(Kumaraswamy(P_A, P_B).cdf(p))
+        base = dist.Normal(S_LOC + S_SCALE * RHO * z, S_SCALE * (1 - RHO**2) ** 0.5)
+        numpyro.sample("s", dist.TransformedDistribution(base, SoftplusTransform()))
+
+    return gaussian, mixed
+
+
+def _fit(backend: str, model, correlation, num_steps: int) -> dict:
+    """Fitted parameters as NumPy arrays, keyed as in :class:`Case` (site, param): 16
+    particles a step, the average of the last 200 iterates."""
+    if backend == "pyro":
+        import pyro
+        from pyro.infer import Trace_ELBO
+        from pyro.optim import Adam
+
+        from ppl_reparam.pyro.guides import AutoPathwiseGuide
+        from ppl_reparam.pyro.infer import fit
+
+        pyro.clear_param_store()
+        optim, prefix = Adam({"lr": 0.05}), "AutoPathwiseGuide."
+        loss = Trace_ELBO(num_particles=16, vectorize_particles=True, max_plate_nesting=0)
+    else:
+        import optax
+        from numpyro.infer import Trace_ELBO
+
+        from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+        from ppl_reparam.numpyro.infer import fit
+
+        optim, prefix, loss = optax.adam(0.05), None, Trace_ELBO(num_particles=16)
+    guide = AutoPathwiseGuide(model, correlation=correlation)
+    result = fit(model, guide, num_steps=num_steps, optim=optim, loss=loss, average_last=200)
+    out = {}
+    for name, value in result.params.items():
+        value = np.asarray(value.detach() if hasattr(value, "detach") else value)
+        if prefix:  # "AutoPathwiseGuide.locs.x" / "AutoPathwiseGuide.copula_tril"
+            parts = name[len(prefix) :].split(".")
+            kind = {v: k for k, v in MODULES.items()}.get(parts[0], parts[0])
+            key = ("copula", parts[0]) if len(parts) == 1 else (parts[1], kind)
+        else:  # "x_auto_loc" / "auto_copula_tril"
+            site, _, param = name.partition("_auto_") if "_auto_" in name else ("", "", name)
+            key = ("copula", param[len("auto_") :]) if not site else (site, param)
+        out[key] = value
+    return out
+
+
+def _fitted_correlation(params: dict) -> float:
+    if ("copula", "copula_tril") in params:
+        return _correlation_full(params["copula", "copula_tril"])[1, 0]
+    return _correlation_factor(params["copula", "copula_factor"])[1, 0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("correlation", ["full", 1])
+def test_fit_recovers_the_correlation_of_a_gaussian_target(backend, correlation):
+    gaussian, _ = (_pyro_targets if backend.name == "pyro" else _numpyro_targets)()
+    params = _fit(backend.name, gaussian, correlation, num_steps=400)
+    assert abs(_fitted_correlation(params) - 0.8) < 0.05
+    # the marginal of x2 is N(0, 1): scale 1, and the guide's x1 scale too
+    np.testing.assert_allclose([params["x1", "scale"], params["x2", "scale"]], 1.0, atol=0.05)
+
+
+@pytest.mark.slow
+def test_fit_recovers_a_correlated_positive_and_unit_interval_target(backend):
+    """The target is a Gaussian copula of a softplus-normal and a Kumaraswamy (written as
+    a conditional law), so the guide's family holds it exactly: the fit recovers its
+    correlation and marginals."""
+    _, mixed = (_pyro_targets if backend.name == "pyro" else _numpyro_targets)()
+    params = _fit(backend.name, mixed, "full", num_steps=400)
+    assert abs(_fitted_correlation(params) - RHO) < 0.05
+    np.testing.assert_allclose(params["s", "loc"], S_LOC, atol=0.05)
+    np.testing.assert_allclose(params["s", "scale"], S_SCALE, atol=0.05)
+    np.testing.assert_allclose(params["p", "concentration1"], P_A, rtol=0.1)
+    np.testing.assert_allclose(params["p", "concentration0"], P_B, rtol=0.1)
+
+
+# -- agreement across backends, gradients ------------------------------------------------
+
+# one site per branch of the families' maps from the copula's noise
+ALL_FAMILIES = {
+    "mu": ("Normal", (0.0, 1.0)),
+    "s": ("Gamma", (2.0, 2.0)),  # softplus
+    "l": ("LogNormal", (0.0, 1.0)),  # overridden: lognormal
+    "p": ("Beta", (2.0, 2.0), 2),  # kumaraswamy, a vector site
+    "u": ("Uniform", (-1.0, 3.0)),  # kumaraswamy mapped onto (-1, 3)
+    "w": ("Dirichlet", ([1.0, 1.0, 1.0],)),  # stick-breaking normal, 2 coordinates
+    "x_min": ("Pareto", (1.0, 2.0)),  # overridden: 1 + softplus
+    "q": ("Beta", (2.0, 2.0)),  # overridden: logit-normal
+}
+OVERRIDES = {"l": "lognormal", "x_min": "softplus", "q": "normal"}
+
+
+def test_backends_agree_on_draws_and_log_density_for_the_same_parameters():
+    rng = np.random.default_rng(2)
+    values = {("copula", "copula_tril"): rng.normal(size=(10, 10))}
+    for site, shape in [("mu", ()), ("s", ()), ("l", ()), ("w", (2,)), ("x_min", ()), ("q", ())]:
+        values[site, "loc"] = rng.normal(size=shape)
+        values[site, "scale"] = rng.uniform(0.3, 1.0, size=shape)
+    for site, shape in [("p", (2,)), ("u", ())]:
+        values[site, "concentration1"] = rng.uniform(0.5, 3.0, size=shape)
+        values[site, "concentration0"] = rng.uniform(0.5, 3.0, size=shape)
+    z = rng.normal(size=(10,))
+    results = []
+    for name in ("pyro", "numpyro"):
+        case = Case(name, ALL_FAMILIES, "full", families=OVERRIDES)
+        assert case.guide.correlated_sites == tuple(ALL_FAMILIES)
+        case.set(values)
+        results.append(case.numpy_run(z))
+    (pyro_x, pyro_log_q), (numpyro_x, numpyro_log_q) = results
+    for site in ALL_FAMILIES:
+        np.testing.assert_allclose(pyro_x[site], numpyro_x[site], rtol=1e-12, err_msg=site)
+    np.testing.assert_allclose(pyro_log_q, numpyro_log_q, rtol=1e-12)
+
+
+def _gradients(case: Case, z) -> list[np.ndarray]:
+    """Gradients of the summed log q over the draws ``z`` with respect to every
+    parameter (Pyro: unconstrained, as the optimizer sees them)."""
+    if case.backend == "pyro":
+        import torch
+
+        _, log_q = case.run(z)
+        # given z, a real site's log density does not involve its loc: allow_unused
+        grads = torch.autograd.grad(log_q.sum(), list(case.guide.parameters()), allow_unused=True)
+        return [g.numpy() for g in grads if g is not None]
+    import jax
+
+    z = np.asarray(z, dtype=case.dtype)
+    grads = jax.grad(lambda p: _numpyro_run(case.guide, p, z)[1].sum())(case.params)
+    return [np.asarray(g) for g in grads.values()]
+
+
+def test_gradients_are_finite_at_identity_correlation_and_in_the_tails(backend, dtype):
+    """At the initial (identity) copula, at z = 0, and where the Kumaraswamy's
+    ``u = Phi(z)`` is within float eps of 0 or 1 (and beyond, where ``log(1 - u)``
+    underflows)."""
+    case = Case(backend.name, SITES, "full", dtype=dtype)
+    case.set(MARGINALS | {("copula", "copula_tril"): np.zeros((3, 3))})
+    far = 9.0 if dtype == "float32" else 30.0  # Phi(-far) far below eps
+    beyond = 16.0 if dtype == "float32" else 40.0  # log Phi(-beyond) rounds to 0
+    kumaraswamy_z = [0.0, -far, far, -beyond, beyond]
+    z = np.array([[0.3, k, -0.2] for k in kumaraswamy_z])
+    values, log_q = case.numpy_run(z)
+    assert np.all(np.isfinite(log_q))
+    assert np.all((values["p"] > 0) & (values["p"] < 1))
+    assert values["p"][1] < 1e-3 and values["p"][2] > 1 - 1e-3
+    for g in _gradients(case, z):
+        assert np.all(np.isfinite(g))
+
+
+# -- the correlated guide in the library's workflow ----------------------------------------
+
+
+def _pyro_workflow(y, sigma):
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    from pyro.infer import Predictive
+
+    from ppl_reparam.pyro.arviz import to_inference_data
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+    from ppl_reparam.pyro.infer import fit
+    from ppl_reparam.pyro.relax import relax
+
+    def mixed(data):
+        g = pyro.sample("g", dist.Normal(0.0, 1.0))
+        c = pyro.sample("c", dist.Bernoulli(0.3))
+        with pyro.plate("data", len(data), subsample_size=5) as idx:
+            local = pyro.sample("local", dist.Normal(g + c, 1.0))
+            pyro.sample("obs", dist.Normal(local, 1.0), obs=data[idx])
+
+    schools = models.pyro_eight_schools
+    y, sigma = torch.tensor(y), torch.tensor(sigma)
+    pyro.clear_param_store()
+    guide = AutoPathwiseGuide(schools, correlation="full")
+    result = fit(schools, guide, sigma, y=y, num_steps=30)
+    draws = Predictive(schools, guide=guide, num_samples=10, parallel=True)(sigma)
+    shapes = {k: tuple(v.shape) for k, v in draws.items()}
+    idata = to_inference_data(result, num_samples=20, chains=2)
+    other = AutoPathwiseGuide(relax(mixed, 0.5), correlation=2)
+    other(torch.randn(20))
+    return guide.correlated_sites, shapes, idata, other.correlated_sites
+
+
+def _numpyro_workflow(y, sigma):
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import Predictive
+
+    from ppl_reparam.numpyro.arviz import to_inference_data
+    from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+    from ppl_reparam.numpyro.infer import fit
+    from ppl_reparam.numpyro.relax import relax
+
+    def mixed(data):
+        g = numpyro.sample("g", dist.Normal(0.0, 1.0))
+        c = numpyro.sample("c", dist.Bernoulli(0.3))
+        with numpyro.plate("data", len(data), subsample_size=5) as idx:
+            local = numpyro.sample("local", dist.Normal(g + c, 1.0))
+            numpyro.sample("obs", dist.Normal(local, 1.0), obs=data[idx])
+
+    schools = models.numpyro_eight_schools
+    guide = AutoPathwiseGuide(schools, correlation="full")
+    result = fit(schools, guide, sigma, y=y, num_steps=30)
+    key = jax.random.PRNGKey(0)
+    draws = Predictive(schools, guide=guide, params=result.params, num_samples=10)(key, sigma)
+    posterior = guide.sample_posterior(key, result.params, sample_shape=(10,))
+    shapes = {k: v.shape for k, v in draws.items()} | {k: v.shape for k, v in posterior.items()}
+    idata = to_inference_data(result, num_samples=20, chains=2)
+    other = AutoPathwiseGuide(relax(mixed, 0.5), correlation=2)
+    numpyro.handlers.seed(other._setup_prototype, 0)(np.zeros(20))
+    return guide.correlated_sites, shapes, idata, other.correlated_sites
+
+
+@pytest.mark.slow
+def test_correlated_guide_works_with_fit_predictive_and_arviz_export(backend):
+    from tests.datasets import eight_schools
+
+    y, sigma = eight_schools()
+    run = _pyro_workflow if backend.name == "pyro" else _numpyro_workflow
+    correlated, shapes, idata, mixed_correlated = run(y, sigma)
+    assert correlated == ("mu", "tau", "theta_raw")
+    assert shapes["y"] == (10, 8)
+    # Pyro's parallel Predictive keeps the draws' plate dim: (10, 1), as for AutoNormal
+    assert shapes["theta_raw"] == (10, 8) and np.prod(shapes["tau"]) == 10
+    assert set(idata.posterior.data_vars) == {"mu", "tau", "theta_raw"}
+    assert idata.posterior["theta_raw"].shape == (2, 10, 8)
+    assert np.all(idata.posterior["tau"].values > 0)
+    # relaxed sites and sites in a subsampled plate stay mean-field
+    assert mixed_correlated == ("g",)
