@@ -43,7 +43,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             frames = self.prototype_trace[name]["cond_indep_stack"]
             if all(f.size == self._prototype_frame_full_sizes[f.name] for f in frames):
                 shapes[name] = jax.numpy.shape(next(iter(self._init_params[name].values())))
-        like = self._init_locs[latent[0]] if latent else None
+        like = self._init_locs[next(iter(shapes))] if shapes else None
         self._init_copula = self._copula_layout(shapes, like)
 
     @property

@@ -90,7 +90,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                     name,
                     PyroParam(init.contiguous(), constraint, site.event_dim),
                 )
-        like = next(iter(self.prototype_trace.iter_stochastic_nodes()))[1]["value"]
+        like = self.prototype_trace.nodes[next(iter(shapes))]["value"] if shapes else None
         for param, init in self._copula_layout(shapes, like).items():
             setattr(self, param, PyroParam(init))
 

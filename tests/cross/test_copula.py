@@ -11,9 +11,10 @@ from scipy import stats
 
 from examples import models
 
-# site -> (distribution name, args[, batch size of a vector site]); the default
-# families: normal, kumaraswamy, softplus
+# site -> (distribution name, args[, batch size of a vector site]); with KUMARASWAMY
+# their families are normal, kumaraswamy, softplus
 SITES = {"mu": ("Normal", (0.0, 1.0)), "p": ("Beta", (2.0, 2.0)), "s": ("HalfNormal", (1.0,))}
+KUMARASWAMY = {"p": "kumaraswamy"}
 MARGINALS = {
     ("mu", "loc"): 0.3,
     ("mu", "scale"): 0.7,
@@ -196,7 +197,7 @@ def _nodes(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
 def test_copula_density_is_exact_integrates_to_one_and_has_the_families_as_marginals(
     backend, names, correlation, copula, nodes
 ):
-    case = Case(backend.name, {k: SITES[k] for k in names}, correlation)
+    case = Case(backend.name, {k: SITES[k] for k in names}, correlation, families=KUMARASWAMY)
     case.set({k: v for k, v in MARGINALS.items() if k[0] in names} | copula)
     ((key, value),) = copula.items()
     value = np.asarray(value, dtype=float)
@@ -409,7 +410,7 @@ def _numpyro_targets():
     return gaussian, mixed
 
 
-def _fit(backend: str, model, correlation, num_steps: int) -> dict:
+def _fit(backend: str, model, correlation, num_steps: int, families=None) -> dict:
     """Fitted parameters as NumPy arrays, keyed as in :class:`Case` (site, param): 16
     particles a step, the average of the last 200 iterates."""
     if backend == "pyro":
@@ -431,7 +432,7 @@ def _fit(backend: str, model, correlation, num_steps: int) -> dict:
         from ppl_reparam.numpyro.infer import fit
 
         optim, prefix, loss = optax.adam(0.05), None, Trace_ELBO(num_particles=16)
-    guide = AutoPathwiseGuide(model, correlation=correlation)
+    guide = AutoPathwiseGuide(model, correlation=correlation, families=families)
     result = fit(model, guide, num_steps=num_steps, optim=optim, loss=loss, average_last=200)
     out = {}
     for name, value in result.params.items():
@@ -469,7 +470,7 @@ def test_fit_recovers_a_correlated_positive_and_unit_interval_target(backend):
     a conditional law), so the guide's family holds it exactly: the fit recovers its
     correlation and marginals."""
     _, mixed = (_pyro_targets if backend.name == "pyro" else _numpyro_targets)()
-    params = _fit(backend.name, mixed, "full", num_steps=400)
+    params = _fit(backend.name, mixed, "full", num_steps=400, families=KUMARASWAMY)
     assert abs(_fitted_correlation(params) - RHO) < 0.05
     np.testing.assert_allclose(params["s", "loc"], S_LOC, atol=0.05)
     np.testing.assert_allclose(params["s", "scale"], S_SCALE, atol=0.05)
@@ -484,13 +485,13 @@ ALL_FAMILIES = {
     "mu": ("Normal", (0.0, 1.0)),
     "s": ("Gamma", (2.0, 2.0)),  # softplus
     "l": ("LogNormal", (0.0, 1.0)),  # overridden: lognormal
-    "p": ("Beta", (2.0, 2.0), 2),  # kumaraswamy, a vector site
-    "u": ("Uniform", (-1.0, 3.0)),  # kumaraswamy mapped onto (-1, 3)
+    "p": ("Beta", (2.0, 2.0), 2),  # overridden: kumaraswamy, a vector site
+    "u": ("Uniform", (-1.0, 3.0)),  # overridden: kumaraswamy mapped onto (-1, 3)
     "w": ("Dirichlet", ([1.0, 1.0, 1.0],)),  # stick-breaking normal, 2 coordinates
     "x_min": ("Pareto", (1.0, 2.0)),  # overridden: 1 + softplus
-    "q": ("Beta", (2.0, 2.0)),  # overridden: logit-normal
+    "q": ("Beta", (2.0, 2.0)),  # logit-normal
 }
-OVERRIDES = {"l": "lognormal", "x_min": "softplus", "q": "normal"}
+OVERRIDES = {"l": "lognormal", "p": "kumaraswamy", "u": "kumaraswamy", "x_min": "softplus"}
 
 
 def test_backends_agree_on_draws_and_log_density_for_the_same_parameters():
@@ -536,7 +537,7 @@ def test_gradients_are_finite_at_identity_correlation_and_in_the_tails(backend, 
     """At the initial (identity) copula, at z = 0, and where the Kumaraswamy's
     ``u = Phi(z)`` is within float eps of 0 or 1 (and beyond, where ``log(1 - u)``
     underflows)."""
-    case = Case(backend.name, SITES, "full", dtype=dtype)
+    case = Case(backend.name, SITES, "full", dtype=dtype, families=KUMARASWAMY)
     case.set(MARGINALS | {("copula", "copula_tril"): np.zeros((3, 3))})
     far = 9.0 if dtype == "float32" else 30.0  # Phi(-far) far below eps
     beyond = 16.0 if dtype == "float32" else 40.0  # log Phi(-beyond) rounds to 0
@@ -578,10 +579,11 @@ def _pyro_workflow(y, sigma):
     result = fit(schools, guide, sigma, y=y, num_steps=30)
     draws = Predictive(schools, guide=guide, num_samples=10, parallel=True)(sigma)
     shapes = {k: tuple(v.shape) for k, v in draws.items()}
+    median = {k: v.numpy() for k, v in guide.median(sigma).items()}
     idata = to_inference_data(result, num_samples=20, chains=2)
     other = AutoPathwiseGuide(relax(mixed, 0.5), correlation=2)
     other(torch.randn(20))
-    return guide.correlated_sites, shapes, idata, other.correlated_sites
+    return guide.correlated_sites, shapes, median, idata, other.correlated_sites
 
 
 def _numpyro_workflow(y, sigma):
@@ -609,10 +611,11 @@ def _numpyro_workflow(y, sigma):
     draws = Predictive(schools, guide=guide, params=result.params, num_samples=10)(key, sigma)
     posterior = guide.sample_posterior(key, result.params, sample_shape=(10,))
     shapes = {k: v.shape for k, v in draws.items()} | {k: v.shape for k, v in posterior.items()}
+    median = {k: np.asarray(v) for k, v in guide.median(result.params).items()}
     idata = to_inference_data(result, num_samples=20, chains=2)
     other = AutoPathwiseGuide(relax(mixed, 0.5), correlation=2)
     numpyro.handlers.seed(other._setup_prototype, 0)(np.zeros(20))
-    return guide.correlated_sites, shapes, idata, other.correlated_sites
+    return guide.correlated_sites, shapes, median, idata, other.correlated_sites
 
 
 @pytest.mark.slow
@@ -621,11 +624,12 @@ def test_correlated_guide_works_with_fit_predictive_and_arviz_export(backend):
 
     y, sigma = eight_schools()
     run = _pyro_workflow if backend.name == "pyro" else _numpyro_workflow
-    correlated, shapes, idata, mixed_correlated = run(y, sigma)
+    correlated, shapes, median, idata, mixed_correlated = run(y, sigma)
     assert correlated == ("mu", "tau", "theta_raw")
     assert shapes["y"] == (10, 8)
     # Pyro's parallel Predictive keeps the draws' plate dim: (10, 1), as for AutoNormal
     assert shapes["theta_raw"] == (10, 8) and np.prod(shapes["tau"]) == 10
+    assert median["theta_raw"].shape == (8,) and median["tau"] > 0  # the marginals' medians
     assert set(idata.posterior.data_vars) == {"mu", "tau", "theta_raw"}
     assert idata.posterior["theta_raw"].shape == (2, 10, 8)
     assert np.all(idata.posterior["tau"].values > 0)
