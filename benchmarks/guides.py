@@ -22,6 +22,10 @@ Models:
 - ``mixture_1d``: two 1-D components with a learned weight ``w ~ Beta(2, 2)`` (a unit
   interval site), ``z ~ Bernoulli(w)`` relaxed, 300 points, means -1.5 and 1.5, unit
   scale.
+
+The mixtures' guides start their component means where the NUTS reference chains
+started (``INIT_MEANS`` of the tests, and (-1, 1)): from the default start, all
+components at the prior's centre, no option separates them (40-80 sd off).
 - with ``--ode``: the ``lotka_volterra`` and ``sir`` examples. They are slow (an ODE
   solve per step; tens of ms per step in Pyro), so they are left out by default.
 
@@ -36,7 +40,7 @@ components are matched to the reference's by their means before comparing.
 Every fit: Adam with the learning rate decaying exponentially from ``lr`` to
 ``lr / 20`` over the steps, the Polyak average of the last fifth of the iterates
 (``average_last``), float64, 4000 posterior draws. The cost per step: Pyro, the fit's
-wall time over its steps; NumPyro, 300 steps of the compiled step, timed after the fit.
+wall time over its steps; NumPyro, 1000 steps of the compiled step, timed after the fit.
 
 After the tables, the decisions: per support kind, the family with the best worst case
 over the models having that kind; the same for ``density`` and ``correlation``; and
@@ -70,7 +74,7 @@ from tests.datasets import eight_schools, rat_tumors  # noqa: E402
 
 BAR = 0.3  # the project's accuracy bar: posterior means within 0.3 reference sd
 DRAWS = 4000
-TIMED_STEPS = 300  # NumPyro: steps timed after compiling
+TIMED_STEPS = 1000  # NumPyro: steps timed after compiling
 CORRELATIONS = (None, 2, "full")  # k = 2: a rank-2 copula
 AUTOGUIDES = (
     "AutoNormal",
@@ -248,7 +252,8 @@ class Problem:
     """A suite model: ``model(backend)`` the model function, ``data()`` its NumPy
     ``(args, kwargs)``, ``reference()`` ``site -> (mean, sd)``; ``steps`` and ``lr`` its
     default fit; ``relaxed``: its discrete sites are relaxed (``density`` applies);
-    ``align``: relabels posterior draws (mixtures)."""
+    ``align``: relabels posterior draws (mixtures); ``init``: start values of latent
+    sites (``init_to_value``), as the NUTS reference had."""
 
     name: str
     model: Callable[[str], Callable]
@@ -259,6 +264,7 @@ class Problem:
     relaxed: bool = False
     align: Callable[[dict], dict] | None = None
     ode: bool = False
+    init: dict | None = None  # start values of latent sites (the mixtures' means)
 
 
 def _examples(name: str):
@@ -320,6 +326,7 @@ def problems(ode: bool) -> list[Problem]:
             0.05,
             relaxed=True,
             align=_align_2d,
+            init={"means": mix.INIT_MEANS},
         ),
         Problem(
             "mixture_1d",
@@ -330,6 +337,7 @@ def problems(ode: bool) -> list[Problem]:
             0.05,
             relaxed=True,
             align=_align_1d,
+            init={"locs": np.array([-1.0, 1.0])},
         ),
     ]
     if ode:
@@ -354,9 +362,10 @@ def correlation_supported() -> bool:
     return "correlation" in inspect.signature(_guides.PathwiseGuide.__init__).parameters
 
 
-def options(kinds: set[str], relaxed: bool, correlations) -> list[Option]:
+def options(kinds: set[str], relaxed: bool, correlations, autoguides=True) -> list[Option]:
     """The defaults, then one change at a time: each other family of each kind present,
-    each density (relaxed models), each correlation, each backend autoguide."""
+    each density (relaxed models), each correlation, each backend autoguide (unless
+    ``autoguides`` is false)."""
     out = [Option()]
     for kind in sorted(kinds):
         for family in _guides.FAMILIES[kind][1:]:
@@ -369,7 +378,7 @@ def options(kinds: set[str], relaxed: bool, correlations) -> list[Option]:
     for correlation in correlations:
         if correlation is not None:
             out.append(Option(correlation=correlation, label=f"correlation: {correlation}"))
-    if not relaxed:
+    if autoguides and not relaxed:
         out += [Option(guide=name, label=name) for name in AUTOGUIDES]
     return out
 
@@ -423,13 +432,15 @@ def _relaxed(relax, model, option: Option):
     return relax(model, _schedule(), density=option.density)
 
 
-def numpyro_fit(problem: Problem, option: Option, kinds, steps: int, seed: int) -> tuple:
+def numpyro_fit(
+    problem: Problem, option: Option, kinds, steps: int, seed: int, timed: bool = True
+) -> tuple:
     """``(draws, seconds)``: posterior draws of the reference's sites and the time of
-    ``steps`` compiled steps."""
+    ``steps`` compiled steps (``nan`` unless ``timed``)."""
     import jax
     import jax.numpy as jnp
     import optax
-    from numpyro.infer import Predictive, autoguide
+    from numpyro.infer import Predictive, autoguide, init_to_value
 
     from ppl_reparam.numpyro.guides import AutoPathwiseGuide
     from ppl_reparam.numpyro.infer import fit
@@ -438,10 +449,14 @@ def numpyro_fit(problem: Problem, option: Option, kinds, steps: int, seed: int) 
     model = problem.model("numpyro")
     if problem.relaxed:
         model = _relaxed(relax, model, option)
+    init = {}
+    if problem.init is not None:
+        values = {k: jnp.asarray(v) for k, v in problem.init.items()}
+        init = {"init_loc_fn": init_to_value(values=values)}
     if option.guide == "AutoPathwiseGuide":
-        guide = AutoPathwiseGuide(model, **_guide_kwargs(option, kinds))
+        guide = AutoPathwiseGuide(model, **_guide_kwargs(option, kinds), **init)
     else:
-        guide = getattr(autoguide, option.guide)(model)
+        guide = getattr(autoguide, option.guide)(model, **init)
     args, kwargs = _as_jax(*problem.data(), jnp)
     optim = optax.adam(optax.exponential_decay(problem.lr, steps, 0.05))
 
@@ -459,19 +474,28 @@ def numpyro_fit(problem: Problem, option: Option, kinds, steps: int, seed: int) 
         )
 
     result = run(steps, average_last=max(1, steps // 5))
-    # the step is compiled now and cached: time it without compiling
-    start = time.perf_counter()
-    run(1)
-    once = time.perf_counter() - start
-    start = time.perf_counter()
-    run(TIMED_STEPS + 1)
-    seconds = (time.perf_counter() - start - once) * steps / TIMED_STEPS
+    seconds = math.nan
+    if timed:  # the step is compiled now and cached: time it without compiling
+        seconds = _time_compiled(run) * steps
     predictive = Predictive(guide, params=result.params, num_samples=DRAWS)
     draws = predictive(jax.random.PRNGKey(seed + 1), *args, **result.kwargs)
     return {k: np.asarray(v) for k, v in draws.items()}, seconds
 
 
-def pyro_fit(problem: Problem, option: Option, kinds, steps: int, seed: int) -> tuple:
+def _time_compiled(run: Callable) -> float:
+    """Seconds per step of NumPyro's cached compiled step (``run(n)`` fits ``n`` steps),
+    the start-up of a fit taken out."""
+    start = time.perf_counter()
+    run(1)
+    once = time.perf_counter() - start
+    start = time.perf_counter()
+    run(TIMED_STEPS + 1)
+    return (time.perf_counter() - start - once) / TIMED_STEPS
+
+
+def pyro_fit(
+    problem: Problem, option: Option, kinds, steps: int, seed: int, timed: bool = True
+) -> tuple:
     """As :func:`numpyro_fit`, in Pyro."""
     import pyro
     import torch
@@ -486,10 +510,14 @@ def pyro_fit(problem: Problem, option: Option, kinds, steps: int, seed: int) -> 
     model = problem.model("pyro")
     if problem.relaxed:
         model = _relaxed(relax, model, option)
+    init = {}
+    if problem.init is not None:
+        values = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in problem.init.items()}
+        init = {"init_loc_fn": autoguide.init_to_value(values=values)}
     if option.guide == "AutoPathwiseGuide":
-        guide = AutoPathwiseGuide(model, **_guide_kwargs(option, kinds))
+        guide = AutoPathwiseGuide(model, **_guide_kwargs(option, kinds), **init)
     else:
-        guide = getattr(autoguide, option.guide)(model)
+        guide = getattr(autoguide, option.guide)(model, **init)
     args, kwargs = problem.data()
 
     def tensor(v):
@@ -552,13 +580,15 @@ def score(problem: Problem, draws: dict, reference: dict) -> tuple[float, float,
     return worst, ratio, where
 
 
-def run_option(backend: str, problem: Problem, option: Option, kinds, steps, seeds) -> Score:
+def run_option(
+    backend: str, problem: Problem, option: Option, kinds, steps, seeds, timed: bool = True
+) -> Score:
     run = {"numpyro": numpyro_fit, "pyro": pyro_fit}[backend]
     reference = problem.reference()
     results = []
     try:
         for seed in seeds:
-            draws, seconds = run(problem, option, kinds, steps, seed)
+            draws, seconds = run(problem, option, kinds, steps, seed, timed)
             results.append((*score(problem, draws, reference), 1e3 * seconds / steps))
     except Exception as err:  # noqa: BLE001  a failing option is a row of the table
         message = f"{type(err).__name__}: {str(err).splitlines()[0][:70]}" if str(err) else ""
@@ -579,7 +609,9 @@ def _row(label: str, s: Score) -> str:
     )
 
 
-def run_backend(backend: str, suite: list[Problem], steps, seeds, correlations) -> dict:
+def run_backend(
+    backend: str, suite: list[Problem], steps, seeds, correlations, autoguides=True
+) -> dict:
     if backend == "numpyro":
         import jax
 
@@ -598,7 +630,7 @@ def run_backend(backend: str, suite: list[Problem], steps, seeds, correlations) 
             flush=True,
         )
         print(f"  {'option':<34} {'|dmean|/sd':>8} {'(site)':<9} {'sd ratio':>8} {'ms/step':>9}")
-        for option in options(set(kinds.values()), problem.relaxed, correlations):
+        for option in options(set(kinds.values()), problem.relaxed, correlations, autoguides):
             s = run_option(backend, problem, option, kinds, n, seeds)
             table[problem.name, option] = s
             print(_row(option.label, s), flush=True)
@@ -689,6 +721,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="only these models")
     parser.add_argument("--ode", action="store_true", help="add the (slow) ODE models")
     parser.add_argument(
+        "--pathwise-only", action="store_true", help="leave out the backends' autoguides"
+    )
+    parser.add_argument(
         "--make-mixture-reference",
         action="store_true",
         help=f"run NUTS for the mixtures and write {MIXTURE_REFERENCE.name}",
@@ -704,7 +739,9 @@ def main() -> None:
     begin = time.perf_counter()
     backends = ("numpyro", "pyro") if opts.backend == "both" else (opts.backend,)
     for backend in backends:
-        table = run_backend(backend, suite, opts.steps, opts.seeds, correlations)
+        table = run_backend(
+            backend, suite, opts.steps, opts.seeds, correlations, not opts.pathwise_only
+        )
         print(f"\n{backend}: decisions (worst |dmean|/sd over the models; bar {BAR})")
         print("\n".join(decisions(table, suite, correlations)), flush=True)
     print(f"\ntotal {time.perf_counter() - begin:.0f} s")
