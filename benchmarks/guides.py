@@ -708,6 +708,31 @@ def decisions(table: dict, suite: list[Problem], correlations) -> list[str]:
     return lines
 
 
+# model -> (worst mean error in ref sd, largest |sd ratio - 1|) the acceptance bars ask for
+ACCEPTANCE = {
+    "rat_tumors": (0.15, 0.2),
+    "eight_schools": (0.1, 0.15),
+    "beta_bernoulli": (0.1, 0.15),
+}
+
+
+def acceptance(table: dict, correlations) -> list[str]:
+    """The acceptance bars at the default families, for each correlation measured."""
+    lines = ["\nacceptance bars (default families): mean within a sd, sd within b"]
+    for name, (mean_bar, sd_bar) in ACCEPTANCE.items():
+        for c in correlations:
+            option = Option() if c is None else Option(correlation=c, label=f"correlation: {c}")
+            s = table.get((name, option))
+            if s is None or s.error:
+                continue
+            ok = s.mean_error <= mean_bar and abs(s.sd_ratio - 1) <= sd_bar
+            lines.append(
+                f"  {name:<15} correlation {c!s:<5} mean {s.mean_error:.3f} (bar {mean_bar}) "
+                f"sd ratio {s.sd_ratio:.2f} (bar 1 +- {sd_bar}): {'meets' if ok else 'misses'}"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=("numpyro", "pyro", "both"), default="both")
@@ -744,6 +769,7 @@ def main() -> None:
         )
         print(f"\n{backend}: decisions (worst |dmean|/sd over the models; bar {BAR})")
         print("\n".join(decisions(table, suite, correlations)), flush=True)
+        print("\n".join(acceptance(table, correlations)), flush=True)
     print(f"\ntotal {time.perf_counter() - begin:.0f} s")
 
 
