@@ -34,6 +34,13 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         the guide's own start and the best prior draws by log joint density, a tenth of
         the budget each (100 to 500 steps), the best by ELBO continued; its steps count
         against ``num_steps``. {num_starts}
+    :param average_last: ``None`` (default) or an integer ``n`` in ``[1, num_steps]``:
+        return the Polyak average of the iterates after each of the last ``n`` steps
+        instead of the last iterate (SVI's iterates jitter by about the learning rate
+        around the optimum; their average does not). The average is taken in the
+        unconstrained space the optimizer works in, and mapped to the constrained space
+        once: a positive parameter is the exp/softplus of its mean unconstrained value.
+        ``losses`` stay per step. {average_note}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
@@ -97,6 +104,20 @@ class FitCall:
     seed: int
     progress_bar: bool
     num_starts: int | None
+    average_last: int | None = None
+
+    def iterate_average(
+        self, checkpoint: dict | None, tree_map: "Callable | None" = None
+    ) -> "IterateAverage | None":
+        """The running average of this fit's last iterates (``None``: no averaging),
+        resumed from ``checkpoint`` if given; ``tree_map`` maps over nested parameters
+        (default: a flat ``name -> array`` dict)."""
+        if self.average_last is None:
+            return None
+        average = IterateAverage(self.num_steps - self.average_last, tree_map or _dict_map)
+        if checkpoint is not None:
+            average.resume(checkpoint, self.average_last)
+        return average
 
     def step_kwargs(self, step: int) -> dict:
         """The keyword arguments of one step: the user's, plus the temperature."""
@@ -139,10 +160,12 @@ def fit_function(
         seed: int = 0,
         progress_bar: bool = True,
         num_starts: int | None = None,
+        average_last: int | None = None,
         **kwargs,
     ) -> FitResult:
         check_fit_args(num_steps, checkpoint_every, checkpoint_path)
         check_num_starts(num_starts)
+        check_average_last(average_last, num_steps)
         schedule = temperature_schedule(temperature, model, range(num_steps))
         return loop(
             FitCall(
@@ -159,6 +182,7 @@ def fit_function(
                 seed,
                 progress_bar,
                 num_starts,
+                average_last,
             )
         )
 
@@ -238,6 +262,69 @@ def check_fit_args(num_steps: int, checkpoint_every: int | None, checkpoint_path
             )
         if checkpoint_path is None:
             raise ValueError("fit: checkpoint_every needs checkpoint_path")
+
+
+def check_average_last(average_last: int | None, num_steps: int) -> None:
+    if average_last is None:
+        return
+    if (
+        isinstance(average_last, bool)
+        or not isinstance(average_last, int)
+        or not 1 <= average_last <= num_steps
+    ):
+        raise ValueError(
+            f"fit: `average_last` must be None or an integer in [1, num_steps] = "
+            f"[1, {num_steps}], got {average_last!r}"
+        )
+
+
+def _dict_map(f: Callable, *dicts: dict) -> dict:
+    return {name: f(*(d[name] for d in dicts)) for name in dicts[0]}
+
+
+class IterateAverage:
+    """The running mean of the unconstrained parameters after each step from ``first``
+    on (``name -> array`` of the backend, or nested containers of arrays that
+    ``tree_map(f, *trees)`` maps over; sums in the parameters' own dtype)."""
+
+    def __init__(self, first: int, tree_map: Callable = _dict_map):
+        self.first = first
+        self.tree_map = tree_map
+        self.total: dict | None = None
+        self.count = 0
+
+    def add(self, step: int, unconstrained: Callable[[], dict]) -> None:
+        """Count the iterate after ``step`` if it is in the window (``unconstrained()``:
+        the parameters now, copies the optimizer will not change in place)."""
+        if step < self.first:
+            return
+        params = unconstrained()
+        if self.total is None:
+            self.total = dict(params)
+        else:
+            self.total = self.tree_map(lambda total, value: total + value, self.total, params)
+        self.count += 1
+
+    def mean(self) -> dict | None:
+        """The average so far (``None`` before the window)."""
+        if self.total is None:
+            return None
+        return self.tree_map(lambda total: total / self.count, self.total)
+
+    def checkpoint(self, to_host: Callable = lambda x: x) -> dict:
+        """What a checkpoint keeps of the average (``to_host`` copies arrays off device)."""
+        total = None if self.total is None else to_host(self.total)
+        return {"average": {"first": self.first, "total": total, "count": self.count}}
+
+    def resume(self, checkpoint: dict, average_last: int) -> None:
+        saved = checkpoint.get("average")
+        if saved is None or saved["first"] != self.first:
+            raise ValueError(
+                f"fit: the checkpoint was written by a fit with another `average_last` "
+                f"or num_steps; resume with the same ones (average_last={average_last} "
+                "here)"
+            )
+        self.total, self.count = saved["total"], saved["count"]
 
 
 def save_checkpoint(path: "str | Path", payload: dict) -> None:

@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ppl_reparam import _copula
 from ppl_reparam._backend import Backend
 from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam.math.copula import kumaraswamy_from_normal
 
 GUIDE_NAME = "AutoPathwiseGuide"
 
@@ -47,8 +49,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     # "normal" is c + exp or c - exp here; softplus and lognormal are shifted (reflected)
     BOUNDED_BELOW: (NORMAL, SOFTPLUS, LOGNORMAL),
     BOUNDED_ABOVE: (NORMAL, SOFTPLUS, LOGNORMAL),
-    UNIT_INTERVAL: (KUMARASWAMY, NORMAL),
-    INTERVAL: (KUMARASWAMY, NORMAL),
+    # logit-normal first: measured by benchmarks/guides.py (rat tumours: Kumaraswamy
+    # puts kappa ~1 NUTS sd off, logit-normal 0.1); an interval is the same case, rescaled
+    UNIT_INTERVAL: (NORMAL, KUMARASWAMY),
+    INTERVAL: (NORMAL, KUMARASWAMY),
     SIMPLEX: (NORMAL,),
     # a Normal on R^K would leave the log-simplex the ExpConcrete density lives on
     RELAXED: (EXP_RELAXED,),
@@ -154,6 +158,12 @@ def _base_constraint(b: Backend, support):
     return support
 
 
+def _sum_rightmost(xp, x, dims: int):
+    for _ in range(dims):
+        x = xp.sum(x, -1)
+    return x
+
+
 def _all_equal(b: Backend, x, value: float) -> bool:
     return bool(np.all(b.to_numpy(x) == value))
 
@@ -227,6 +237,7 @@ class Site:
         self.kind, low, high = support_kind(b, fn)
         self.family = choose_family(name, self.kind, families)
         self.event_dim = fn.event_dim  # of the parameters; the caller sets it for "normal"
+        self.value_event_dim = fn.event_dim
         self.bounds = (low, high) if self.kind == INTERVAL else None
         # one-sided: x = shift + sign * (a positive family's draw); None for (0, inf)
         self.shift = {BOUNDED_BELOW: low, BOUNDED_ABOVE: high}.get(self.kind)
@@ -257,8 +268,9 @@ class Site:
 
 
 class PathwiseGuide:
-    r"""A mean-field autoguide with a reparameterizable family chosen from each latent
-    site's support, so every site gets pathwise ELBO gradients.
+    r"""An autoguide with a reparameterizable family chosen from each latent site's
+    support, so every site gets pathwise ELBO gradients; mean-field, or with the sites
+    coupled by a Gaussian copula (``correlation=``).
 
     ==================  ======================================================  =========
     support             families (the first is the default)                     params
@@ -270,10 +282,12 @@ class PathwiseGuide:
     (c, inf),           ``"normal"`` (Normal through ``biject_to(support)``:    loc, scale
     (-inf, c)           ``c + exp``, ``c - exp``), ``"softplus"``
                         (``c + softplus``, ``c - softplus``), ``"lognormal"``
-    unit interval       ``"kumaraswamy"``, ``"normal"`` (logit-normal)          concentration1,
+    unit interval       ``"normal"`` (logit-normal: a Normal through            loc, scale;
+                        ``biject_to(support)``), ``"kumaraswamy"``              Kumaraswamy:
+                                                                                concentration1,
                                                                                 concentration0
-    (low, high)         ``"kumaraswamy"`` mapped affinely onto (low, high),     as above
-                        ``"normal"``
+    (low, high)         ``"normal"`` (a Normal through ``biject_to(support)``), as above
+                        ``"kumaraswamy"`` mapped affinely onto (low, high)
     simplex             ``"normal"``: logistic-normal, a Normal through         loc, scale
                         ``biject_to(simplex)`` (stick-breaking)
     relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
@@ -315,7 +329,45 @@ class PathwiseGuide:
     clipped so that ``concentration0`` lies in [k, 100 k]); relaxed sites start with
     ``logits = log_softmax(value)`` (binary: the value, a logit).
 
+    Correlation: with ``correlation="full"`` or an integer rank ``k``, the sites are
+    coupled by a Gaussian copula on the standard-normal noise that drives each family's
+    sampler, and each family stays the *marginal* of its site. The guide draws
+    :math:`z \sim N(0, C)`, :math:`C` a correlation matrix, and maps coordinate
+    :math:`z_i` through site :math:`i`'s family: ``T(loc + scale * z_i)`` for the
+    Normal families (``T`` their map onto the support), the inverse CDF at
+    :math:`\Phi(z_i)` for a Kumaraswamy (computed from ``log_ndtr(-z_i)``, so no tail
+    rounds to 0 or 1). Its density is exact,
+
+    .. math::
+        \log q(x) = \log N(z; 0, C) + \sum_i \left[\log q_i(x_i) - \log\phi(z_i)\right],
+
+    carried by an auxiliary site ``z`` (named as in the framework's
+    ``AutoMultivariateNormal``, ``infer={"is_auxiliary": True}``) and one ``Delta``
+    per site whose ``log_density`` is the bracket. ``"full"``: :math:`C = D L L^T D`,
+    ``L`` unit lower-triangular (its strictly lower triangle is the parameter
+    ``copula_tril``, shape ``(n, n)``, the rest unused) and ``D`` normalising its rows;
+    rank ``k``: :math:`C = D (W W^T + I) D` with ``W`` the parameter ``copula_factor``,
+    shape ``(n, k)`` (a free diagonal would add nothing: ``D`` absorbs it). ``n`` counts
+    the coordinates of the coupled sites (:attr:`correlated_sites`, flattened in model
+    order; a site of the ``"normal"`` family counts its unconstrained size). Both start
+    at zero, the identity correlation: a correlated guide starts where the mean-field
+    one does. Relaxed sites and sites inside a subsampled plate stay mean-field, outside
+    the copula; sites in plates without subsampling join it. Medians and quantiles are
+    the families' marginal ones, as without correlation.
+
+    With Normal families only (real sites, or sites overridden to ``"normal"``) the law
+    is that of the framework's ``AutoMultivariateNormal`` (``"full"``) or
+    ``AutoLowRankMultivariateNormal`` (rank ``k``), ELBO included: their ``(loc, s,
+    L)`` (``L`` unit lower-triangular) is our ``loc``, ``scale_i = s_i |L_i|``,
+    ``copula_tril = L``; their ``(loc, s, W)`` is our ``loc``,
+    ``scale_i = s_i (1 + |W_i|^2)^{1/2}``, ``copula_factor = W``. With the default
+    families a step costs 1.05 to 1.4 times theirs on eight schools and rat tumours
+    (``benchmarks/copula_cost.py``); a Kumaraswamy family costs more per coordinate.
+
     {storage}
+    The copula's parameter is ``copula_tril`` or ``copula_factor`` beside them
+    (``"AutoPathwiseGuide.copula_tril"`` in Pyro, ``f"{prefix}_copula_tril"`` in
+    NumPyro).
     Local sites in a subsampled plate get parameters of the full plate size, indexed by
     the subsample at every step. Bounds of a support are read once, from the
     first run of the model: a bound that varies along a subsampled plate is not supported.
@@ -325,6 +377,9 @@ class PathwiseGuide:
     :param families: per-site overrides, e.g. ``{"sigma": "lognormal", "p": "normal"}``;
         a family that does not fit the site's support is a ``ValueError`` naming the
         site and the allowed families.
+    :param correlation: ``None`` (default: mean-field), ``"full"`` (a full-rank Gaussian
+        copula) or an integer ``k >= 1`` (rank-``k``-plus-diagonal); anything else is a
+        ``ValueError``.
     :param {autonormal_params}: as for {autonormal}.
 
     Example::
@@ -342,12 +397,15 @@ class PathwiseGuide:
         model: Callable,
         *,
         families: Mapping[str, str] | None = None,
+        correlation: str | int | None = None,
         init_loc_fn: Callable | None = None,
         init_scale: float = 0.1,
         create_plates: Callable | None = None,
         **kwargs,
     ):
         self._families = check_families(families)
+        self._correlation = _copula.check_correlation(correlation)
+        self._slots: dict[str, _copula.Slot] = {}
         super().__init__(
             model,
             init_loc_fn=self._adapt_init_loc_fn(init_loc_fn or self._default_init_loc_fn),
@@ -366,6 +424,12 @@ class PathwiseGuide:
         """The family of each latent site (known once the guide has run)."""
         return {name: site.family for name, site in self._sites.items()}
 
+    @property
+    def correlated_sites(self) -> tuple[str, ...]:
+        """The sites the copula couples, in the order of its vector (known once the guide
+        has run; empty for a mean-field guide)."""
+        return tuple(self._slots)
+
     def _sample_sites(self, args: tuple, kwargs: dict) -> dict:
         """Sample every latent site from its family, inside its plates; returns
         ``{site: value}``. The backend says which plates (``_plate_frames(name)``) and
@@ -374,14 +438,90 @@ class PathwiseGuide:
             self._setup_prototype(*args, **kwargs)
         plates = self._create_plates(*args, **kwargs)
         temperature = kwargs.get(TEMPERATURE_KWARG)
+        b = self._backend
+        # the copula's draw comes first, so its noise is that of AutoMultivariateNormal's
+        z = self._sample_copula() if self._slots else None
         result = {}
         for name, site in self._sites.items():
             with ExitStack() as stack:
                 for frame in self._plate_frames(name):
                     stack.enter_context(plates[frame.name])
-                fn = self._distribution(site, self._call_params(site), temperature)
-                result[name] = self._backend.sample(name, fn)
+                params = self._call_params(site)
+                if name in self._slots:
+                    noise = _copula.site_noise(z, self._slots[name], site.event_dim)
+                    x, log_density = self._from_noise(site, params, noise)
+                    fn = b.dist.Delta(x, log_density, event_dim=site.value_event_dim)
+                else:
+                    fn = self._distribution(site, params, temperature)
+                result[name] = b.sample(name, fn)
         return result
+
+    def _sample_copula(self):
+        """Sample the auxiliary site of the copula's ``z ~ N(0, C)`` (outside all plates)."""
+        fn = _copula.distribution(self._backend, self._copula_params())
+        return self._backend.sample(self._latent_name, fn, infer={"is_auxiliary": True})
+
+    def _copula_layout(self, shapes: Mapping[str, tuple[int, ...]], like) -> dict:
+        """Place the sites the copula couples (``shapes``: every site with its parameter
+        shape; those in a subsampled plate are left out by the caller) in its vector;
+        returns the copula's initial parameters, ``{}`` for a mean-field guide."""
+        shapes = {
+            name: shape for name, shape in shapes.items() if self._sites[name].family != EXP_RELAXED
+        }
+        if self._correlation is None or not shapes:
+            self._slots = {}
+            return {}
+        self._slots = _copula.layout(shapes)
+        size = max(slot.stop for slot in self._slots.values())
+        return _copula.initial_params(self._backend, self._correlation, size, like)
+
+    def _correlated_draws(self, params_of: Callable[[Site], dict], z) -> dict:
+        """The coupled sites' values from the copula's draw ``z`` (shape ``batch + (n,)``)."""
+        return {
+            name: self._from_noise(
+                self._sites[name], params_of(self._sites[name]), _copula.site_noise(z, slot)
+            )[0]
+            for name, slot in self._slots.items()
+        }
+
+    def _from_noise(self, site: Site, p: dict, z) -> tuple[Any, Any]:
+        r"""Site ``site``'s draw ``x`` from its standard-normal coordinates ``z`` (shaped
+        ``batch + `` its parameters' shape) and :math:`\log q_i(x) - \log\phi(z) =
+        -\log|dx/dz|`, summed over the site's event dims: the ``log_density`` of its
+        ``Delta`` in the copula. Normal families: ``x = T(loc + scale z)`` with ``T`` the
+        family's map; Kumaraswamy: the inverse CDF at :math:`\Phi(z)` (see
+        :func:`ppl_reparam.math.copula.kumaraswamy_from_normal`), mapped affinely onto a
+        bounded interval.
+        """
+        b = self._backend
+        xp = b.xp
+        if site.family == KUMARASWAMY:
+            a, c = p["concentration1"], p["concentration0"]
+            x, log_density = kumaraswamy_from_normal(xp, z, a, c)
+            if site.bounds is not None:
+                low, high = site.bounds
+                x = low + (high - low) * x
+                log_density = log_density - xp.log(b.as_array(high - low, x))
+            return x, _sum_rightmost(xp, log_density, site.extra_event_dims)
+        u = p["loc"] + p["scale"] * z
+        log_density = b.full_like(u, 0.0) - xp.log(p["scale"])
+        if site.family == NORMAL:
+            if _base_constraint(b, site.support) is b.constraints.real:
+                return u, _sum_rightmost(xp, log_density, site.event_dim)
+            transform = b.transforms.biject_to(site.support)
+            x = transform(u)
+            log_jacobian = transform.log_abs_det_jacobian(u, x)
+            log_density = _sum_rightmost(xp, log_density, site.event_dim) - _sum_rightmost(
+                xp, log_jacobian, site.event_dim - transform.domain.event_dim
+            )
+            return x, log_density
+        if site.family == LOGNORMAL:
+            x, log_density = xp.exp(u), log_density - u
+        else:  # softplus: log softplus'(u) = log sigmoid(u) = -softplus(-u)
+            x, log_density = xp.softplus(u), log_density + xp.softplus(-u)
+        if site.shift is not None:
+            x = site.shift + site.sign * x
+        return x, _sum_rightmost(xp, log_density, site.extra_event_dims)
 
     def _param_constraint(self, param: str):
         positive = self._backend.constraints.positive

@@ -8,7 +8,7 @@ from numpyro.distributions.util import periodic_repeat
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.infer.initialization import init_to_uniform
 
-from ppl_reparam import _guides
+from ppl_reparam import _copula, _guides
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._backend import BACKEND
@@ -62,6 +62,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             if site["type"] == "sample" and not site["is_observed"]
         ]
         _guides.check_override_sites(self._families, latent)
+        shapes = {}  # of the sites outside subsampled plates, which the copula may couple
         for name in latent:
             fn = self.prototype_trace[name]["fn"]
             site = self._sites[name] = _guides.Site(BACKEND, name, fn, self._families)
@@ -75,6 +76,21 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             value = biject_to(site.support)(init_loc)
             self._init_params[name] = self._initial_params(site, value, init_loc)
             site.params = tuple(self._init_params[name])
+            frames = self.prototype_trace[name]["cond_indep_stack"]
+            if all(f.size == self._prototype_frame_full_sizes[f.name] for f in frames):
+                shapes[name] = jax.numpy.shape(next(iter(self._init_params[name].values())))
+        like = self._init_locs[next(iter(shapes))] if shapes else None
+        self._init_copula = self._copula_layout(shapes, like)
+
+    @property
+    def _latent_name(self) -> str:
+        return f"_{self.prefix}_latent"
+
+    def _copula_params(self) -> dict:
+        return {
+            param: numpyro.param(f"{self.prefix}_{param}", init)
+            for param, init in self._init_copula.items()
+        }
 
     def _discrete_init(self, site: _guides.Site) -> dict:
         """A discrete site's initial logits (the prior's), repeated to full size."""
@@ -121,12 +137,19 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         """
         temperature = kwargs.get(TEMPERATURE_KWARG)
         keys = jax.random.split(rng_key, max(len(self._sites), 1))
-        return {
+        result = {
             name: self._distribution(site, self._site_params(params, site), temperature).sample(
                 key, tuple(sample_shape)
             )
             for key, (name, site) in zip(keys, self._sites.items(), strict=False)
+            if name not in self._slots
         }
+        if self._slots:
+            copula = {p: params[f"{self.prefix}_{p}"] for p in self._init_copula}
+            key = jax.random.fold_in(rng_key, len(self._sites))
+            z = _copula.distribution(BACKEND, copula).sample(key, tuple(sample_shape))
+            result.update(self._correlated_draws(lambda s: self._site_params(params, s), z))
+        return {name: result[name] for name in self._sites}
 
     @copy_docs_from(_guides.MEDIAN_DOC)
     def median(self, params: dict, *, relax_temperature=None) -> dict:

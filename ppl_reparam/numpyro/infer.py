@@ -121,6 +121,11 @@ def _guarded_step(svi: SVI, structure: tuple) -> Callable:
     return guarded_update
 
 
+def _checkpoint_state(state, average: "_fit.IterateAverage | None") -> dict:
+    saved = {"state": jax.device_get(state)}
+    return saved if average is None else {**saved, **average.checkpoint(jax.device_get)}
+
+
 def _cached_step(model, guide, optim, loss, structure) -> tuple[SVI, Callable]:
     key = (model, guide, optim, loss, structure)
     try:
@@ -144,9 +149,11 @@ def _loop(call: _fit.FitCall) -> FitResult:
     init_kwargs = call.step_kwargs(0)
     key = jax.random.PRNGKey(call.seed)
 
-    def result(state) -> FitResult:
+    def result(state, averaged: dict | None = None) -> FitResult:
         kept = call.result_kwargs(len(losses))
         params = {} if state is None else svi.get_params(state)
+        if averaged is not None:
+            params = svi.constrain_fn(averaged)
         return FitResult(params, list(losses), model, guide, args, kept, state)
 
     # init also sets up SVI's constraint transforms, which a resumed run needs too
@@ -169,6 +176,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
             svi, state, model, call.seed, call.num_starts, call.num_steps, args, init_kwargs
         )
         start = len(losses)
+    average = call.iterate_average(checkpoint, jax.tree_util.tree_map)
 
     bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
     for step in bar:
@@ -193,8 +201,10 @@ def _loop(call: _fit.FitCall) -> FitResult:
             message += _ode_failure(model, guide, params, step_key, args, call_kwargs)
             raise NonFiniteLossError(message, result(state), list(sites))
         state = new_state
-        call.record(step, value, losses, bar, lambda s=state: {"state": jax.device_get(s)})
-    return result(state)
+        if average is not None:
+            average.add(step, lambda s=state: svi.optim.get_params(s.optim_state))
+        call.record(step, value, losses, bar, lambda s=state: _checkpoint_state(s, average))
+    return result(state, average.mean() if average is not None else None)
 
 
 fit = _fit.fit_function(
@@ -209,6 +219,10 @@ fit = _fit.fit_function(
     checkpoint="the whole SVI state, RNG key included, and the losses",
     seed="the PRNG seed of a fresh run.",
     returns="; ``state`` is the final SVI state",
+    average_note=(
+        "``state`` stays the last iterate's (to continue from); iterates of the "
+        "multi-start phase are not averaged."
+    ),
     num_starts=(
         "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
         "spurious optima that a single start falls into), 1 (none) for any other."

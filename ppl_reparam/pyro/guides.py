@@ -12,7 +12,7 @@ from pyro.infer.autoguide.utils import deep_setattr, helpful_support_errors
 from pyro.nn.module import PyroModule, PyroParam
 from pyro.ops.tensor_utils import periodic_repeat
 
-from ppl_reparam import _guides
+from ppl_reparam import _copula, _guides
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.pyro._backend import BACKEND
@@ -61,6 +61,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             setattr(self, module, PyroModule())
         self._event_dims = {}
         self._sites = {}
+        shapes = {}  # of the sites outside subsampled plates, which the copula may couple
         for name, proto in self.prototype_trace.iter_stochastic_nodes():
             fn, value = proto["fn"], proto["value"].detach()
             site = self._sites[name] = _guides.Site(BACKEND, name, fn, self._families)
@@ -73,6 +74,9 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             self._event_dims[name] = site.event_dim
             initial = self._initial_params(site, value, unconstrained)
             site.params = tuple(initial)
+            frames = proto["cond_indep_stack"]
+            if all((frame.full_size or frame.size) == frame.size for frame in frames):
+                shapes[name] = tuple(next(iter(initial.values())).shape)
             for param, init in initial.items():
                 # If subsampling, repeat the init value to full size, as AutoNormal does.
                 for frame in proto["cond_indep_stack"]:
@@ -85,6 +89,20 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                     name,
                     PyroParam(init.contiguous(), constraint, site.event_dim),
                 )
+        like = self.prototype_trace.nodes[next(iter(shapes))]["value"] if shapes else None
+        for param, init in self._copula_layout(shapes, like).items():
+            setattr(self, param, PyroParam(init))
+
+    @property
+    def _latent_name(self) -> str:
+        return f"_{self._pyro_name}_latent"
+
+    def _copula_params(self) -> dict:
+        return {
+            param: getattr(self, param)
+            for param in (_copula.TRIL, _copula.FACTOR)
+            if hasattr(self, param)
+        }
 
     def _site_params(self, site: _guides.Site) -> dict:
         """A site's parameters: subsampled inside its plates, full size outside."""

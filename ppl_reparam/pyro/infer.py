@@ -52,17 +52,30 @@ def _ode_failure(model, guide, args, kwargs) -> str:
     return "" if ode is None else ode.failure_report(model, guide, args, kwargs)
 
 
-def _checkpoint_state(optim: PyroOptim) -> dict:
+def _checkpoint_state(optim: PyroOptim, average: "_fit.IterateAverage | None") -> dict:
     return {
         "params": pyro.get_param_store().get_state(),
         "optim": optim.get_state(),
         "rng": torch.get_rng_state(),
+        **(average.checkpoint() if average is not None else {}),
     }
 
 
 def _params() -> dict:
     store = pyro.get_param_store()
     return {name: store[name].detach().clone() for name in store.keys()}
+
+
+def _unconstrained() -> dict:
+    return {name: p.detach().clone() for name, p in pyro.get_param_store().named_parameters()}
+
+
+def _set_unconstrained(values: dict) -> None:
+    """Put ``values`` (unconstrained) into the param store, so the guide uses them."""
+    with torch.no_grad():
+        for name, p in pyro.get_param_store().named_parameters():
+            if name in values:
+                p.copy_(values[name])
 
 
 def _loop(call: _fit.FitCall) -> FitResult:
@@ -84,6 +97,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
     else:
         pyro.set_rng_seed(call.seed)
+    average = call.iterate_average(checkpoint)
 
     def result() -> FitResult:
         kept = call.result_kwargs(len(losses))
@@ -124,7 +138,11 @@ def _loop(call: _fit.FitCall) -> FitResult:
             raise NonFiniteLossError(message, result(), list(sites))
         optim(set(params.values()))
         pyro.infer.util.zero_grads(set(params.values()))
-        call.record(step, value, losses, bar, lambda: _checkpoint_state(optim))
+        if average is not None:
+            average.add(step, _unconstrained)
+        call.record(step, value, losses, bar, lambda: _checkpoint_state(optim, average))
+    if average is not None and average.count:
+        _set_unconstrained(average.mean())
     return result()
 
 
@@ -142,5 +160,6 @@ fit = _fit.fit_function(
         "Not implemented in Pyro yet: only ``None`` or 1 (no multi-start phase), "
         "ODE models included."
     ),
+    average_note=("The param store holds the average after the fit (the guide samples from it)."),
     extra="Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
 )

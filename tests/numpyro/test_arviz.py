@@ -77,7 +77,7 @@ def test_export_of_a_relaxed_model_fitted_with_a_schedule():
             numpyro.sample("x", dist.Normal(choose(z, locs), 1.0), obs=x)
 
     schedule = ExponentialDecay(1.0, 0.05, floor=0.5)
-    relaxed = relax(mixture, schedule)
+    relaxed = relax(mixture, schedule, density="concrete")
     result = fit(
         relaxed,
         AutoPathwiseGuide(relaxed),

@@ -191,7 +191,7 @@ def _relaxed_setup(temperature):
             z = numpyro.sample("z", dist.Bernoulli(0.3))
             numpyro.sample("y", dist.Normal(3.0 * z, 1.0), obs=y)
 
-    relaxed = relax(coin, temperature)
+    relaxed = relax(coin, temperature, density="concrete")
     return relaxed, AutoPathwiseGuide(relaxed)
 
 

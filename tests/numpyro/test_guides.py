@@ -27,12 +27,14 @@ EXPECTED_FAMILIES = {
     "v": "normal",
     "sigma": "softplus",
     "rate": "softplus",
-    "p": "kumaraswamy",
-    "u": "kumaraswamy",
+    "p": "normal",
+    "u": "normal",
     "w": "normal",
     "x_min": "normal",
     "c_relaxed": "relaxed",
 }
+# the other family of the interval sites, for the tests about Kumaraswamy guides
+KUMARASWAMY_SITES = {"p": "kumaraswamy", "u": "kumaraswamy"}
 
 
 def every_support():
@@ -65,10 +67,10 @@ def test_each_support_gets_its_family_and_draws_stay_in_the_support():
     guide = AutoPathwiseGuide(model)
     tr = _guide_trace(guide)
     assert guide.site_families == EXPECTED_FAMILIES
-    assert isinstance(tr["p"]["fn"], Kumaraswamy)
-    u_fn = tr["u"]["fn"]
-    assert isinstance(u_fn.base_dist, Kumaraswamy)
-    assert isinstance(u_fn.transforms[0], AffineTransform)
+    for site in ("p", "u"):  # logit-normal: a Normal through biject_to(support)
+        fn = tr[site]["fn"]
+        assert isinstance(fn, dist.TransformedDistribution)
+        assert isinstance(fn.base_dist, dist.Normal)
     assert isinstance(tr["sigma"]["fn"].transforms[0], SoftplusTransform)
     assert isinstance(tr["c_relaxed"]["fn"], ExpRelaxedOneHotCategorical)
     assert float(tr["c_relaxed"]["fn"].temperature) == 0.5  # the prior's
@@ -88,18 +90,20 @@ def test_relaxed_temperature_comes_from_the_keyword():
 
 def test_families_can_be_overridden_per_site():
     guide = AutoPathwiseGuide(
-        relax(every_support, 0.5), families={"sigma": "lognormal", "p": "normal"}
+        relax(every_support, 0.5), families={"sigma": "lognormal"} | KUMARASWAMY_SITES
     )
     tr = _guide_trace(guide)
-    assert guide.site_families == EXPECTED_FAMILIES | {"sigma": "lognormal", "p": "normal"}
+    assert guide.site_families == EXPECTED_FAMILIES | {"sigma": "lognormal"} | KUMARASWAMY_SITES
     assert isinstance(tr["sigma"]["fn"], dist.LogNormal)
-    assert isinstance(tr["p"]["fn"], dist.TransformedDistribution)
-    assert isinstance(tr["p"]["fn"].base_dist, dist.Normal)
+    assert isinstance(tr["p"]["fn"], Kumaraswamy)
+    u_fn = tr["u"]["fn"]
+    assert isinstance(u_fn.base_dist, Kumaraswamy)
+    assert isinstance(u_fn.transforms[0], AffineTransform)
 
 
 def test_an_override_that_does_not_fit_is_a_clear_error():
     model = relax(every_support, 0.5)
-    with pytest.raises(ValueError, match=r"'lognormal'.*site 'p'.*'kumaraswamy', 'normal'"):
+    with pytest.raises(ValueError, match=r"'lognormal'.*site 'p'.*'normal', 'kumaraswamy'"):
         _guide_trace(AutoPathwiseGuide(model, families={"p": "lognormal"}))
     with pytest.raises(ValueError, match=r"unknown family 'beta' for site 'p'.*'softplus'"):
         AutoPathwiseGuide(model, families={"p": "beta"})
@@ -113,7 +117,10 @@ def test_an_override_that_does_not_fit_is_a_clear_error():
 def test_kumaraswamy_sites_start_with_the_init_value_as_median(init_scale):
     init = {"p": 0.2, "u": 2.5}
     guide = AutoPathwiseGuide(
-        relax(every_support, 0.5), init_loc_fn=init_to_value(values=init), init_scale=init_scale
+        relax(every_support, 0.5),
+        families=KUMARASWAMY_SITES,
+        init_loc_fn=init_to_value(values=init),
+        init_scale=init_scale,
     )
     params = _params(guide)
     median = guide.median(params)
@@ -168,7 +175,8 @@ def subsampled(y):
 
 def test_local_sites_of_a_subsampled_plate_have_full_size_params_indexed_by_subsample():
     y = jnp.linspace(-1.0, 1.0, 100)
-    guide = AutoPathwiseGuide(subsampled)
+    # Kumaraswamy sites: each of their parameters is indexed by the subsample
+    guide = AutoPathwiseGuide(subsampled, families={"p": "kumaraswamy", "b": "kumaraswamy"})
     params = _params(guide, y)
     assert params["z_auto_loc"].shape == (100,) and params["z_auto_scale"].shape == (100,)
     assert params["b_auto_concentration1"].shape == (100,)
@@ -213,7 +221,8 @@ def _kumaraswamy_icdf(q, a, b):
 
 
 def test_median_and_quantiles_match_closed_forms():
-    guide = AutoPathwiseGuide(relax(every_support, 0.5), families={"rate": "lognormal"})
+    families = KUMARASWAMY_SITES | {"rate": "lognormal"}
+    guide = AutoPathwiseGuide(relax(every_support, 0.5), families=families)
     params = _fixed_params(guide)
     median = guide.median(params)
     k_median = (1.0 - 2.0 ** (-1.0 / B)) ** (1.0 / A)
@@ -251,7 +260,7 @@ def test_median_and_quantiles_match_closed_forms():
 
 
 def test_posterior_draws_have_sample_shape_and_the_guide_law():
-    guide = AutoPathwiseGuide(relax(every_support, 0.5))
+    guide = AutoPathwiseGuide(relax(every_support, 0.5), families=KUMARASWAMY_SITES)
     params = _fixed_params(guide)
     draws = guide.sample_posterior(jax.random.PRNGKey(0), params, sample_shape=(4000,))
     shapes = {name: value.shape for name, value in draws.items()}
@@ -286,7 +295,7 @@ def test_conjugate_posteriors_are_recovered():
     n = 100
     y = 1.5 + rng.normal(size=n)
     k = (rng.uniform(size=n) < 0.3).astype(float)
-    guide = AutoPathwiseGuide(conjugate)
+    guide = AutoPathwiseGuide(conjugate, families={"p": "kumaraswamy"})
     result = fit(
         conjugate,
         guide,

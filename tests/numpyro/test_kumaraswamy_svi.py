@@ -7,9 +7,10 @@ import numpyro
 import numpyro.distributions as dist
 import optax
 import pytest
-from numpyro.infer import SVI, TraceMeanField_ELBO
+from numpyro.infer import TraceMeanField_ELBO
 
 from ppl_reparam.numpyro.distributions import Kumaraswamy
+from ppl_reparam.numpyro.infer import fit
 
 PRIOR = (2.0, 2.0)
 DATA = np.array([1] * 15 + [0] * 35, dtype=np.float64)
@@ -34,18 +35,18 @@ def test_fitted_mean_matches_conjugate_posterior():
     over the last quarter of 2000 steps (the exact ELBO optimum has mean 0.3152)."""
     steps = 2000
     schedule = optax.exponential_decay(0.1, transition_steps=steps, decay_rate=0.01)
-    svi = SVI(model, guide, optax.adam(schedule), TraceMeanField_ELBO())
-    y = jnp.asarray(DATA)
-    state = svi.init(jax.random.PRNGKey(0), y)
-    update = jax.jit(svi.update)
-    averaged = []
-    for step in range(steps):
-        state, loss = update(state, y)
-        assert np.isfinite(float(loss))
-        if step >= 3 * steps // 4:
-            params = svi.get_params(state)
-            averaged.append(np.log([float(params["a"]), float(params["b"])]))
-    a, b = np.exp(np.mean(averaged, axis=0))
+    result = fit(
+        model,
+        guide,
+        jnp.asarray(DATA),
+        num_steps=steps,
+        optim=optax.adam(schedule),
+        loss=TraceMeanField_ELBO(),
+        average_last=steps // 4,
+        progress_bar=False,
+    )
+    assert np.all(np.isfinite(result.losses))
+    a, b = result.params["a"], result.params["b"]
     fitted_mean = float(Kumaraswamy(a, b).mean)
     print(f"fitted Kumaraswamy({a:.3f}, {b:.3f}) mean {fitted_mean:.4f}")
     assert abs(fitted_mean - EXACT_MEAN) < 0.01, (fitted_mean, EXACT_MEAN)

@@ -73,7 +73,7 @@ def test_export_of_a_relaxed_model_fitted_with_a_schedule():
             z = pyro.sample("z", dist.Categorical(torch.ones(2) / 2))
             pyro.sample("x", dist.Normal(choose(z, locs), 1.0), obs=x)
 
-    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.5))
+    relaxed = relax(mixture, ExponentialDecay(1.0, 0.05, floor=0.5), density="concrete")
     result = fit(
         relaxed,
         AutoPathwiseGuide(relaxed),

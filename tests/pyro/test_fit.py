@@ -204,7 +204,7 @@ def _relaxed_setup(temperature):
             z = pyro.sample("z", dist.Bernoulli(0.3))
             pyro.sample("y", dist.Normal(3.0 * z, 1.0), obs=y)
 
-    relaxed = relax(coin, temperature)
+    relaxed = relax(coin, temperature, density="concrete")
     return relaxed, AutoPathwiseGuide(relaxed)
 
 

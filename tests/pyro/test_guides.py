@@ -28,12 +28,14 @@ EXPECTED_FAMILIES = {
     "v": "normal",
     "sigma": "softplus",
     "rate": "softplus",
-    "p": "kumaraswamy",
-    "u": "kumaraswamy",
+    "p": "normal",
+    "u": "normal",
     "w": "normal",
     "x_min": "normal",
     "c_relaxed": "relaxed",
 }
+# the other family of the interval sites, for the tests about Kumaraswamy guides
+KUMARASWAMY_SITES = {"p": "kumaraswamy", "u": "kumaraswamy"}
 
 
 @pytest.fixture(autouse=True)
@@ -60,10 +62,10 @@ def test_each_support_gets_its_family_and_draws_stay_in_the_support():
     guide = AutoPathwiseGuide(model)
     tr = poutine.trace(guide).get_trace()
     assert guide.site_families == EXPECTED_FAMILIES
-    assert isinstance(tr.nodes["p"]["fn"], Kumaraswamy)
-    u_fn = tr.nodes["u"]["fn"]
-    assert isinstance(u_fn.base_dist, Kumaraswamy)
-    assert isinstance(u_fn.transforms[0], AffineTransform)
+    for site in ("p", "u"):  # logit-normal: a Normal through biject_to(support)
+        fn = tr.nodes[site]["fn"]
+        assert isinstance(fn, dist.TransformedDistribution)
+        assert isinstance(fn.base_dist, dist.Normal)
     assert isinstance(tr.nodes["sigma"]["fn"].transforms[0], SoftplusTransform)
     assert isinstance(tr.nodes["c_relaxed"]["fn"], ExpRelaxedOneHotCategorical)
     assert float(tr.nodes["c_relaxed"]["fn"].temperature) == 0.5  # the prior's
@@ -83,18 +85,20 @@ def test_relaxed_temperature_comes_from_the_keyword():
 
 def test_families_can_be_overridden_per_site():
     guide = AutoPathwiseGuide(
-        relax(every_support, 0.5), families={"sigma": "lognormal", "p": "normal"}
+        relax(every_support, 0.5), families={"sigma": "lognormal"} | KUMARASWAMY_SITES
     )
     tr = poutine.trace(guide).get_trace()
-    assert guide.site_families == EXPECTED_FAMILIES | {"sigma": "lognormal", "p": "normal"}
+    assert guide.site_families == EXPECTED_FAMILIES | {"sigma": "lognormal"} | KUMARASWAMY_SITES
     assert isinstance(tr.nodes["sigma"]["fn"], dist.LogNormal)
-    assert isinstance(tr.nodes["p"]["fn"], dist.TransformedDistribution)
-    assert isinstance(tr.nodes["p"]["fn"].base_dist, dist.Normal)
+    assert isinstance(tr.nodes["p"]["fn"], Kumaraswamy)
+    u_fn = tr.nodes["u"]["fn"]
+    assert isinstance(u_fn.base_dist, Kumaraswamy)
+    assert isinstance(u_fn.transforms[0], AffineTransform)
 
 
 def test_an_override_that_does_not_fit_is_a_clear_error():
     model = relax(every_support, 0.5)
-    with pytest.raises(ValueError, match=r"'lognormal'.*site 'p'.*'kumaraswamy', 'normal'"):
+    with pytest.raises(ValueError, match=r"'lognormal'.*site 'p'.*'normal', 'kumaraswamy'"):
         AutoPathwiseGuide(model, families={"p": "lognormal"})()
     with pytest.raises(ValueError, match=r"unknown family 'beta' for site 'p'.*'softplus'"):
         AutoPathwiseGuide(model, families={"p": "beta"})
@@ -114,7 +118,10 @@ def test_a_discrete_site_nothing_relaxes_gets_its_own_family_with_learnable_logi
 def test_kumaraswamy_sites_start_with_the_init_value_as_median(init_scale):
     init = {"p": torch.tensor(0.2), "u": torch.tensor(2.5)}
     guide = AutoPathwiseGuide(
-        relax(every_support, 0.5), init_loc_fn=init_to_value(values=init), init_scale=init_scale
+        relax(every_support, 0.5),
+        families=KUMARASWAMY_SITES,
+        init_loc_fn=init_to_value(values=init),
+        init_scale=init_scale,
     )
     guide()
     median = guide.median()
@@ -176,7 +183,8 @@ def subsampled(y):
 
 def test_local_sites_of_a_subsampled_plate_have_full_size_params_indexed_by_subsample():
     y = torch.linspace(-1.0, 1.0, 100)
-    guide = AutoPathwiseGuide(subsampled)
+    # Kumaraswamy sites: each of their parameters is indexed by the subsample
+    guide = AutoPathwiseGuide(subsampled, families={"p": "kumaraswamy", "b": "kumaraswamy"})
     guide(y)
     store = pyro.get_param_store()
     assert store["AutoPathwiseGuide.locs.z"].shape == (100,)
@@ -204,8 +212,9 @@ W_LOC = torch.tensor([0.2, -0.4], dtype=torch.float64)
 LOGITS = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
 
 
-def _fixed_guide(**kwargs):
-    guide = AutoPathwiseGuide(relax(every_support, 0.5), **kwargs)
+def _fixed_guide(families=None):
+    families = KUMARASWAMY_SITES | (families or {})
+    guide = AutoPathwiseGuide(relax(every_support, 0.5), families=families)
     guide()
     f64 = {"dtype": torch.float64}
     for site in ("p", "u"):
@@ -297,7 +306,7 @@ def test_conjugate_posteriors_are_recovered():
     n = 100
     y = 1.5 + rng.normal(size=n)
     k = (rng.uniform(size=n) < 0.3).astype(float)
-    guide = AutoPathwiseGuide(conjugate)
+    guide = AutoPathwiseGuide(conjugate, families={"p": "kumaraswamy"})
     fit(
         conjugate,
         guide,
