@@ -351,9 +351,9 @@ class PathwiseGuide:
     the coordinates of the coupled sites (:attr:`correlated_sites`, flattened in model
     order; a site of the ``"normal"`` family counts its unconstrained size). Both start
     at zero, the identity correlation: a correlated guide starts where the mean-field
-    one does. Relaxed sites and sites inside a subsampled plate stay mean-field, outside
-    the copula; sites in plates without subsampling join it. Medians and quantiles are
-    the families' marginal ones, as without correlation.
+    one does. Relaxed and discrete sites and sites inside a subsampled plate stay
+    mean-field, outside the copula; sites in plates without subsampling join it.
+    Medians and quantiles are the families' marginal ones, as without correlation.
 
     With Normal families only (real sites, or sites overridden to ``"normal"``) the law
     is that of the framework's ``AutoMultivariateNormal`` (``"full"``) or
@@ -466,7 +466,9 @@ class PathwiseGuide:
         shape; those in a subsampled plate are left out by the caller) in its vector;
         returns the copula's initial parameters, ``{}`` for a mean-field guide."""
         shapes = {
-            name: shape for name, shape in shapes.items() if self._sites[name].family != EXP_RELAXED
+            name: shape
+            for name, shape in shapes.items()
+            if self._sites[name].family not in (EXP_RELAXED, DISCRETE_FAMILY)
         }
         if self._correlation is None or not shapes:
             self._slots = {}
