@@ -140,6 +140,23 @@ def pyro_model(ts, y_init, y=None):
     pyro.sample("y", dist.LogNormal(z.log(), sigma).to_event(2), obs=y)
 
 
+# ----------------------------------------------------------------- command line
+
+DESCRIPTION = (
+    "Lotka-Volterra ODE on the lynx and hare pelts, 1900-1920: predictive bands, marginals vs NUTS"
+)
+DEFAULT_STEPS = 6000
+#: seconds of one run at the default steps on a 2-core CPU (``ppl-reparam examples list``)
+RUN_TIME_S = {"numpyro": None, "pyro": None}
+
+
+def run(backend: str, out: Path, steps: int, seed: int) -> dict:
+    """Fit, write the figures under ``out``, return the summary (see examples/_common.py)."""
+    from examples._ode_runner import run as run_ode
+
+    return run_ode(sys.modules[__name__], backend, out, steps, seed)
+
+
 if __name__ == "__main__":
     from examples._ode_runner import main
 
