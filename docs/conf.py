@@ -17,6 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, not an installed copy
 
@@ -28,7 +31,10 @@ release = version = __import__("ppl_reparam").__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "myst_parser",  # the guide pages are Markdown, like the README they grew from
 ]
+myst_heading_anchors = 3  # [text](page.md#a-heading) links
+myst_enable_extensions = ["colon_fence", "dollarmath"]
 html_theme = "furo"
 html_static_path = ["_static"]
 html_title = f"ppl_reparam {release}"
@@ -139,6 +145,35 @@ def link_shared_objects(app, env, node, contnode):
     )
 
 
+class GalleryFigure(SphinxDirective):
+    """``gallery-figure NAME`` with a caption as content: the example's figure
+    ``_static/gallery/NAME`` (made by ``bash scripts/gallery.sh``, which runs every example
+    and copies its PNGs there) if this checkout has it, else a note saying how to make it.
+    The figures are build outputs of minutes of fitting, so a docs build never waits for
+    them nor fails without them."""
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        caption = " ".join(self.content).strip()
+        if (Path(self.env.srcdir) / "_static" / "gallery" / name).is_file():
+            figure = nodes.figure()
+            figure += nodes.image(uri=f"/_static/gallery/{name}", alt=caption or name)
+            if caption:
+                inline, _ = self.parse_inline(caption, lineno=self.lineno)
+                figure += nodes.caption("", "", *inline)
+            return [figure]
+        note = nodes.note()
+        note += nodes.paragraph(
+            text=f"Figure {name} is not in this checkout: run bash scripts/gallery.sh "
+            f"and rebuild. ({caption})"
+        )
+        return [note]
+
+
 def setup(app) -> None:
+    app.add_directive("gallery-figure", GalleryFigure)
     app.connect("autodoc-process-docstring", split_shared_params)
     app.connect("missing-reference", link_shared_objects)
