@@ -123,9 +123,20 @@ def main(example: ModuleType, argv: list[str] | None = None) -> None:
     print(f"wrote {path} and the figures beside it")
 
 
-def fit_autoguide(backend: str, model, args: tuple, kwargs: dict, steps: int, seed: int, **guide):
+def fit_autoguide(
+    backend: str,
+    model,
+    args: tuple,
+    kwargs: dict,
+    steps: int,
+    seed: int,
+    lr: float = 0.02,
+    init_values: dict | None = None,
+    **guide,
+):
     """``fit(model, AutoPathwiseGuide(model, **guide), *args, **kwargs)`` for ``steps``
-    Adam steps, the learning rate decaying from 0.02 to 0.001; ``(result, guide)``.
+    Adam steps, the learning rate decaying from ``lr`` to ``lr / 20``; ``(result, guide)``.
+    ``init_values``: initial values of some sites (``init_to_value``), NumPy arrays.
 
     Data are float64 in Pyro; NumPyro keeps their dtypes (integer counts stay integers)
     in its x64 mode, which this switches on."""
@@ -133,26 +144,34 @@ def fit_autoguide(backend: str, model, args: tuple, kwargs: dict, steps: int, se
         import jax
         import jax.numpy as jnp
         import optax
+        from numpyro.infer import init_to_value
 
         from ppl_reparam.numpyro.guides import AutoPathwiseGuide
         from ppl_reparam.numpyro.infer import fit
 
         jax.config.update("jax_enable_x64", True)
-        optim = optax.adam(optax.exponential_decay(0.02, steps, 0.05))
+        optim = optax.adam(optax.exponential_decay(lr, steps, 0.05))
+        values = {k: jnp.asarray(v) for k, v in (init_values or {}).items()}
         args = tuple(jnp.asarray(a) for a in args)
         kwargs = {k: jnp.asarray(v) for k, v in kwargs.items()}
     else:
         import pyro
         import torch
+        from pyro.infer.autoguide import init_to_value
         from pyro.optim import ClippedAdam
 
         from ppl_reparam.pyro.guides import AutoPathwiseGuide
         from ppl_reparam.pyro.infer import fit
 
         pyro.clear_param_store()
-        optim = ClippedAdam({"lr": 0.02, "lrd": 0.05 ** (1 / steps), "clip_norm": 1e6})
+        optim = ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps), "clip_norm": 1e6})
+        values = {
+            k: torch.as_tensor(v, dtype=torch.float64) for k, v in (init_values or {}).items()
+        }
         args = tuple(torch.as_tensor(a, dtype=torch.float64) for a in args)
         kwargs = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in kwargs.items()}
+    if values:
+        guide["init_loc_fn"] = init_to_value(values=values)
     auto = AutoPathwiseGuide(model, **guide)
     result = fit(model, auto, *args, num_steps=steps, optim=optim, seed=seed, **kwargs)
     return result, auto
