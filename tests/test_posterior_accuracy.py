@@ -2,7 +2,7 @@
 NUTS runs (``data/nuts_reference.json``) on eight schools and the rat-tumour
 Beta-Binomial, in both backends, with the fitting protocol of
 ``benchmarks/posterior_accuracy.py`` (which also prints the default-family rat-tumour
-fit, which misses: see the README)."""
+fit, which misses: see docs/guide/guides.md)."""
 
 import importlib.util
 from pathlib import Path
