@@ -35,12 +35,6 @@ PACKAGES = (
     "tqdm",
 )
 EPILOG = """\
-commands:
-  info                         versions and families, fast (imports neither torch nor jax)
-  examples list                the examples, what each shows, how long each takes
-  examples run NAME [options]  run one: figures (PNG) and a JSON summary in --out
-  bench [NAME [ARGS ...]]      list the benchmarks, or run one (ARGS go to its script)
-
 examples:
   ppl-reparam examples run eight_schools --backend pyro --steps 500 --out results
   ppl-reparam bench mixture --backend numpyro --K 3 10 --steps 300
@@ -222,6 +216,11 @@ def examples_run(opts: argparse.Namespace) -> None:
     print(f"wrote {path} and the figures beside it")
 
 
+def _first_sentence(doc: str) -> str:
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    return paragraph.split(". ")[0].rstrip(".")
+
+
 def benchmarks_table() -> dict[str, Path]:
     folder = repository_root() / "benchmarks"
     return {path.stem: path for path in sorted(folder.glob("[!_]*.py"))}
@@ -232,8 +231,7 @@ def bench(name: str | None, args: list[str]) -> int:
     if name is None:
         width = max(map(len, table))
         for stem, path in table.items():
-            doc = _constants(path)["__doc__"].strip()
-            print(f"{stem:<{width}}  {doc.splitlines()[0] if doc else ''}")
+            print(f"{stem:<{width}}  {_first_sentence(_constants(path)['__doc__'])}")
         print(f"\nRun one with: {PROG} bench NAME [ARGS ...] (NAME --help for its arguments)")
         return 0
     if name not in table:
