@@ -18,5 +18,5 @@ def model(sigma, y=None):  # eight schools, non-centred
 
 y = torch.tensor([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
 sigma = torch.tensor([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
-result = fit(model, AutoPathwiseGuide(model), sigma, y, num_steps=1000, progress_bar=False)
+result = fit(model, AutoPathwiseGuide(model), sigma, y, num_steps=2000, progress_bar=False)
 print(az.summary(to_inference_data(result), var_names=["mu", "tau"]))
