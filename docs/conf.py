@@ -36,7 +36,8 @@ extensions = [
 myst_heading_anchors = 3  # [text](page.md#a-heading) links
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 html_theme = "furo"
-html_static_path = ["_static"]
+# _static holds the examples' figures (gallery/) once scripts/gallery.sh has made them
+html_static_path = ["_static"] if (ROOT / "docs" / "_static").is_dir() else []
 html_title = f"ppl_reparam {release}"
 exclude_patterns = ["_build", "snippets", "Thumbs.db", ".DS_Store"]
 
