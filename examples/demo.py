@@ -55,7 +55,7 @@ def svi_in_both_backends() -> None:
     print(
         "3. SVI with a Kumaraswamy guide for the success probability p of 15 successes in 50\n"
         f"   trials (Beta(2, 2) prior), {STEPS} Adam steps; posterior mean +- sd of p:\n"
-        f"   {'exact (the Beta(17, 37) posterior)':<36} {mean:.4f} +- {sd:.4f}"
+        f"   {'exact (the Beta(17, 37) posterior)':<40} {mean:.4f} +- {sd:.4f}"
     )
 
     def pyro_model(y):
@@ -95,7 +95,7 @@ def svi_in_both_backends() -> None:
 
 
 def _report(backend: str, mean: float, sd: float) -> None:
-    print(f"   {backend + ' (the fitted Kumaraswamy guide)':<36} {mean:.4f} +- {sd:.4f}")
+    print(f"   {backend + ' (the fitted Kumaraswamy guide)':<40} {mean:.4f} +- {sd:.4f}")
 
 
 if __name__ == "__main__":

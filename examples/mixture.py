@@ -105,7 +105,7 @@ def plot(x, labels, probs, means, em_means, weights, em_weights, out: Path, stem
     ax.scatter(x[:, 0], x[:, 1], c=colours, s=8, linewidths=0)
     ax.plot(*means.T, "kx", ms=10, mew=2, label="relaxed SVI means")
     ax.plot(*em_means.T, "r+", ms=12, mew=1.5, label="enumeration (EM) means")
-    ax.legend(fontsize=8, loc="upper center")
+    ax.legend(fontsize=8, loc="center")
     ax.set_title(f"{title}\ncolour: MAP label; shade: its probability", fontsize=9)
     save(fig, out / f"{stem}_clusters.png")
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
