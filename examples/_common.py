@@ -3,7 +3,7 @@ JSON summary.
 
 An example module provides ``NAME``, ``DESCRIPTION`` (one line), ``DEFAULT_STEPS``,
 ``RUN_TIME_S`` (``{backend: seconds}`` of one run at the default steps, measured on a
-2-core CPU) and ``run(backend, out, steps, seed) -> dict``, which fits, writes its
+shared 2-core CPU) and ``run(backend, out, steps, seed) -> dict``, which fits, writes its
 figures (PNG) under ``out`` and returns the summary; :func:`main` parses the command
 line, sets the device, calls ``run`` and writes ``out/<NAME>_<backend>_summary.json``.
 ``ppl-reparam examples run NAME ...`` and ``python examples/NAME.py ...`` take the same

@@ -195,8 +195,9 @@ def examples_list() -> None:
             f"{_seconds(times.get('pyro')):>8}  {row['description']}"
         )
     print(
-        "\nTimes: one run at the default steps on a 2-core CPU, imports and compilation "
-        f"included. Run one with: {PROG} examples run NAME --backend pyro|numpyro"
+        "\nTimes: wall seconds of one run at the default steps, imports and compilation "
+        "included, measured on a shared 2-core CPU under load (an idle machine is several "
+        f"times faster).\nRun one with: {PROG} examples run NAME --backend pyro|numpyro"
     )
 
 
