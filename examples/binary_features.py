@@ -207,7 +207,7 @@ def run(backend: str, out: Path, steps: int, seed: int) -> dict:
         )
     right.set_yscale("symlog")
     right.set_xlabel("step")
-    right.set_ylabel("loss (negative ELBO estimate)")
+    right.set_ylabel("loss (each its own negative ELBO)")
     right.legend(fontsize=8)
     fig.suptitle(f"{N} points x {K} binary features, {backend}, {steps} Adam steps", fontsize=10)
     save(fig, out / figure)

@@ -15,36 +15,24 @@ from tests.backends import BACKEND_NAMES
 
 def _normal_mean_fit(backend_name: str, steps: int) -> None:
     fit = importlib.import_module(f"ppl_reparam.{backend_name}.infer").fit
+    ppl = importlib.import_module(backend_name)
+    dist = importlib.import_module(f"{backend_name}.distributions")
+    y = np.linspace(-1.0, 1.0, 5)
     if backend_name == "pyro":
-        import pyro
-        import pyro.distributions as dist
         import torch
 
-        pyro.clear_param_store()
-        y = torch.as_tensor(np.linspace(-1.0, 1.0, 5))
-
-        def model(y):
-            mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
-            with pyro.plate("data", len(y)):
-                pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
-
-        def guide(y):
-            pyro.sample("mu", dist.Normal(pyro.param("loc", torch.tensor(0.0)), 1.0))
-
+        ppl.clear_param_store()
+        y, loc = torch.as_tensor(y), torch.tensor(0.0)
     else:
-        import jax.numpy as jnp
-        import numpyro as pyro
-        import numpyro.distributions as dist
+        y, loc = importlib.import_module("jax.numpy").asarray(y), 0.0
 
-        y = jnp.asarray(np.linspace(-1.0, 1.0, 5))
+    def model(y):
+        mu = ppl.sample("mu", dist.Normal(0.0, 1.0))
+        with ppl.plate("data", len(y)):
+            ppl.sample("y", dist.Normal(mu, 1.0), obs=y)
 
-        def model(y):
-            mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
-            with pyro.plate("data", len(y)):
-                pyro.sample("y", dist.Normal(mu, 1.0), obs=y)
-
-        def guide(y):
-            pyro.sample("mu", dist.Normal(pyro.param("loc", 0.0), 1.0))
+    def guide(y):
+        ppl.sample("mu", dist.Normal(ppl.param("loc", loc), 1.0))
 
     fit(model, guide, y, num_steps=steps)
 
