@@ -59,6 +59,11 @@ def use_device(backend: str, device: str) -> None:
             torch.set_default_device("cuda")
 
 
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy of a tensor (on any device) or a JAX array."""
+    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+
+
 def pyplot():
     """matplotlib.pyplot on the Agg backend (files only, no window)."""
     import matplotlib

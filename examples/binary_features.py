@@ -160,7 +160,7 @@ def pyro_parts(w):
 
 def run(backend: str, out: Path, steps: int, seed: int) -> dict:
     """Fit, write the figure under ``out``, return the summary (see examples/_common.py)."""
-    from examples._common import pyplot, save
+    from examples._common import pyplot, save, to_numpy
 
     relax = importlib.import_module(f"ppl_reparam.{backend}.relax")
     guides = importlib.import_module(f"ppl_reparam.{backend}.guides")
@@ -181,12 +181,12 @@ def run(backend: str, out: Path, steps: int, seed: int) -> dict:
         variance = parts["variance"](elbo, m, g, params, x)
         result = fit(m, g, x, num_steps=steps, optim=parts["optim"](), loss=elbo, seed=seed)
         if label == "relaxed":
-            probs = np.asarray(relax.assignments(g, result.params, x)["z"][0])
+            probs = to_numpy(relax.assignments(g, result.params, x)["z"][0])
         else:
-            probs = 1 / (1 + np.exp(-np.asarray(result.params["logits"], dtype=float)))
+            probs = 1 / (1 + np.exp(-to_numpy(result.params["logits"]).astype(float)))
         rows[label] = {
             "gradient_variance_at_start": variance,
-            "discrete_elbo": discrete_elbo(probs, w, np.asarray(x)),
+            "discrete_elbo": discrete_elbo(probs, w, to_numpy(x)),
             "map_bits_equal_to_truth": float(np.mean((probs > 0.5) == z_true)),
             "losses": result.losses,
         }

@@ -124,7 +124,7 @@ def plot(x, labels, probs, means, em_means, weights, em_weights, out: Path, stem
 
 def run(backend: str, out: Path, steps: int, seed: int) -> dict:
     """Fit, write the figures under ``out``, return the summary (see examples/_common.py)."""
-    from examples._common import fit_autoguide
+    from examples._common import fit_autoguide, to_numpy
     from ppl_reparam.schedules import ExponentialDecay
 
     relax = importlib.import_module(f"ppl_reparam.{backend}.relax")
@@ -137,9 +137,9 @@ def run(backend: str, out: Path, steps: int, seed: int) -> dict:
         backend, relaxed, (x,), {}, steps, seed, lr=0.05, init_values={"means": INIT_MEANS}
     )
     probs, labels = relax.assignments(guide, result.params, *result.args, **result.kwargs)["z"]
-    probs, labels = np.asarray(probs), np.asarray(labels)
+    probs, labels = to_numpy(probs), to_numpy(labels)
     medians = guide.median(result.params) if backend == "numpyro" else guide.median(*result.args)
-    weights, means = (np.asarray(medians[k], dtype=float) for k in ("w", "means"))
+    weights, means = (to_numpy(medians[k]).astype(float) for k in ("w", "means"))
     em_weights, em_means, responsibilities = enumeration_em(x, INIT_MEANS.copy())
     # the labels of both fits in the order of the true components, for the tables
     perm, em_perm = best_permutation(means, MEANS), best_permutation(em_means, MEANS)

@@ -107,7 +107,7 @@ def pyro_gradients(u: np.ndarray, low: float, high: float) -> tuple[np.ndarray, 
         u_t = torch.as_tensor(u, dtype=torch.float64)
         loc = torch.zeros_like(u_t, requires_grad=True)
         (grad,) = torch.autograd.grad(f(loc, u_t).sum(), loc)
-        out.append(grad.numpy())
+        out.append(grad.cpu().numpy())
     return tuple(out)
 
 
