@@ -36,6 +36,12 @@ def use_device(backend: str, device: str) -> None:
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise ExampleError(f"the {backend} backend needs {' and '.join(missing)}: {EXTRA[backend]}")
+    for module in ("matplotlib", "arviz"):
+        if importlib.util.find_spec(module) is None:
+            raise ExampleError(
+                f"the examples need {module} (figures, ArviZ export): "
+                "pip install 'ppl-reparam[all]'"
+            )
     if backend == "numpyro":
         import jax
 
