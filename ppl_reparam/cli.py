@@ -18,6 +18,8 @@ import ppl_reparam
 
 PROG = "ppl-reparam"
 BACKENDS = {"pyro": ("torch", "pyro-ppl"), "numpyro": ("jax", "numpyro")}
+EXAMPLE_BACKENDS = tuple(BACKENDS)
+DEFAULT_OUT = Path("ppl-reparam-output")
 # the distributions that matter to the backends, in the order info prints them
 PACKAGES = (
     "numpy",
@@ -69,10 +71,6 @@ def _public_names(backend: str) -> list[str]:
         ):
             return [n for n in ast.literal_eval(node.value) if n[0].isupper()]
     return []
-
-
-EXAMPLE_BACKENDS = ("pyro", "numpyro")
-DEFAULT_OUT = Path("ppl-reparam-output")
 
 
 def positive_int(text: str) -> int:
