@@ -93,7 +93,7 @@ def jsonable(x):
     if isinstance(x, list | tuple):
         return [jsonable(v) for v in x]
     if hasattr(x, "tolist"):
-        return jsonable(np.asarray(x).tolist())
+        return jsonable(to_numpy(x).tolist())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
