@@ -161,7 +161,8 @@ class GalleryFigure(SphinxDirective):
         caption = " ".join(self.content).strip()
         if (Path(self.env.srcdir) / "_static" / "gallery" / name).is_file():
             figure = nodes.figure()
-            figure += nodes.image(uri=f"/_static/gallery/{name}", alt=caption or name)
+            alt = re.sub(r"[`$\\]", "", caption) or name  # the caption as plain text
+            figure += nodes.image(uri=f"/_static/gallery/{name}", alt=alt)
             if caption:
                 inline, _ = self.parse_inline(caption, lineno=self.lineno)
                 figure += nodes.caption("", "", *inline)
