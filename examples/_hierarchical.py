@@ -38,29 +38,47 @@ def against_nuts(draws: dict, reference: dict) -> dict:
     return out
 
 
-def plot(name: str, comparison: dict, path: Path, title: str) -> None:
-    """One panel per site: SVI mean +- sd against NUTS mean +- sd, per element."""
+def plot(comparison: dict, path: Path, title: str) -> None:
+    """One panel per site: SVI mean +- sd beside NUTS mean +- sd for each element (a
+    forest), or SVI against NUTS means (a scatter with +- sd bars) for sites of more than
+    ten elements."""
     plt = pyplot()
     sites = list(comparison)
     fig, axes = plt.subplots(1, len(sites), figsize=(4 * len(sites), 3.6), squeeze=False)
     for ax, site in zip(axes[0], sites, strict=True):
-        c = comparison[site]
-        nuts, svi = np.ravel(c["nuts_mean"]), np.ravel(c["svi_mean"])
-        ax.errorbar(
-            nuts,
-            svi,
-            xerr=np.ravel(c["nuts_sd"]),
-            yerr=np.ravel(c["svi_sd"]),
-            fmt="o",
-            ms=3,
-            alpha=0.7,
-            elinewidth=0.8,
-        )
-        lo, hi = min(nuts.min(), svi.min()), max(nuts.max(), svi.max())
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_xlabel("NUTS mean (bars: sd)")
-        ax.set_ylabel("SVI mean (bars: sd)")
-        err = c["worst_mean_error_in_nuts_sd"]
+        c = {k: np.ravel(c) for k, c in comparison[site].items() if k.startswith(("svi", "nuts"))}
+        if len(c["svi_mean"]) <= 10:
+            rows = np.arange(len(c["svi_mean"]))
+            for who, shift, style in (("svi", 0.15, "C0o"), ("nuts", -0.15, "ks")):
+                ax.errorbar(
+                    c[f"{who}_mean"],
+                    rows + shift,
+                    xerr=c[f"{who}_sd"],
+                    fmt=style,
+                    ms=4,
+                    elinewidth=1,
+                    label="SVI" if who == "svi" else "NUTS",
+                )
+            ax.set_yticks(rows, [f"{site}[{i}]" if len(rows) > 1 else site for i in rows])
+            ax.set_xlabel("posterior mean +- sd")
+            ax.set_ylim(-0.6, len(rows) - 0.4)
+            ax.legend(fontsize=8)
+        else:
+            ax.errorbar(
+                c["nuts_mean"],
+                c["svi_mean"],
+                xerr=c["nuts_sd"],
+                yerr=c["svi_sd"],
+                fmt="o",
+                ms=3,
+                alpha=0.6,
+                elinewidth=0.6,
+            )
+            lo, hi = ax.get_xlim()
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+            ax.set_xlabel("NUTS mean (bars: sd)")
+            ax.set_ylabel("SVI mean (bars: sd)")
+        err = comparison[site]["worst_mean_error_in_nuts_sd"]
         ax.set_title(f"{site}: worst |mean error| {err:.2f} NUTS sd", fontsize=9)
     fig.suptitle(title, fontsize=10)
     save(fig, path)
@@ -85,7 +103,7 @@ def run(
     comparison = against_nuts(draws, reference)
     figure = f"{name}_{backend}_posterior.png"
     title = f"{name}: AutoPathwiseGuide ({backend}, {steps} steps) against NUTS"
-    plot(name, comparison, out / figure, title)
+    plot(comparison, out / figure, title)
     return {
         "figures": [figure],
         "guide_families": guide.site_families,
