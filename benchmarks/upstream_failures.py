@@ -17,6 +17,8 @@ TFP is not a dependency of this project: install it to include its column
 Run: ``PYTHONPATH=. python benchmarks/upstream_failures.py`` (about half a minute).
 """
 
+import argparse
+
 import mpmath as mp
 import numpy as np
 
@@ -203,6 +205,10 @@ def kl_rows() -> list:
 
 
 def main() -> None:
+    # no options: --help prints what the script measures
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     rows = torch_rows() + jax_rows() + tfp_rows()
     print(
         "| case | library | draws on 0 or 1 / draws / bad draws | non-finite log_prob or dx/dloc |"

@@ -17,6 +17,7 @@ float64, torch, fixed seeds. Run: PYTHONPATH=. python benchmarks/why_pathwise.py
 (a few seconds).
 """
 
+import argparse
 import time
 
 import torch
@@ -89,6 +90,10 @@ def temperature() -> None:
 
 
 def main() -> None:
+    # no options: --help prints what the script measures
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     start = time.perf_counter()
     torch.set_default_dtype(torch.float64)
     score_vs_pathwise()
