@@ -179,7 +179,9 @@ def examples_table() -> dict[str, dict]:
 
 
 def _seconds(value) -> str:
-    return "?" if value is None else f"~{value:.0f} s"
+    if value is None:
+        return "?"
+    return f"~{value:.0f} s" if value < 120 else f"~{value / 60:.0f} min"
 
 
 def examples_list() -> None:
