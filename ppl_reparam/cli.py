@@ -197,7 +197,8 @@ def examples_list() -> None:
     print(
         "\nTimes: wall seconds of one run at the default steps, imports and compilation "
         "included, measured on a shared 2-core CPU under load (an idle machine is several "
-        f"times faster).\nRun one with: {PROG} examples run NAME --backend pyro|numpyro"
+        "times faster); ?: not measured.\n"
+        f"Run one with: {PROG} examples run NAME --backend pyro|numpyro"
     )
 
 
