@@ -7,7 +7,6 @@ An example module provides ``NAME``, ``LATENTS`` (site -> element labels), ``SPE
 ``numpyro_model`` / ``pyro_model``.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -174,25 +173,21 @@ def plot_marginals(example, latents: dict, ref: dict | None, path: Path) -> None
     plt.close(fig)
 
 
-def main(example) -> None:
-    parser = argparse.ArgumentParser(description=example.__doc__)
-    parser.add_argument("--backend", choices=["numpyro", "pyro"], default="numpyro")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=0)
-    opts = parser.parse_args()
-    opts.out.mkdir(parents=True, exist_ok=True)
+def run(example, backend: str, out: Path, steps: int, seed: int) -> dict:
+    """Fit ``example`` in ``backend``, write its two figures under ``out`` and return the
+    summary (see :func:`examples._common.run_example`)."""
     data = example.load_data()
-    latents, predicted, wall, losses = fit_posterior(example, opts.backend, opts.steps, opts.seed)
-    stem = opts.out / f"{example.NAME}_{opts.backend}"
+    # a short run is a quick look: fewer posterior draws (each solves the ODE once)
+    draws = min(4000, max(100, steps))
+    latents, predicted, wall, losses = fit_posterior(example, backend, steps, seed, draws)
+    stem = f"{example.NAME}_{backend}"
+    figures = [f"{stem}_trajectories.png", f"{stem}_marginals.png"]
     ref = reference(example)
-    plot_trajectories(example, data, predicted, Path(f"{stem}_trajectories.png"))
-    plot_marginals(example, latents, ref, Path(f"{stem}_marginals.png"))
+    plot_trajectories(example, data, predicted, out / figures[0])
+    plot_marginals(example, latents, ref, out / figures[1])
     summary = {
-        "example": example.NAME,
-        "backend": opts.backend,
-        "steps": opts.steps,
-        "seed": opts.seed,
+        "figures": figures,
+        "posterior_draws": draws,
         "svi_wall_time_s": wall,
         "final_loss": float(np.mean(losses[-100:])),
         "posterior": {
@@ -203,5 +198,11 @@ def main(example) -> None:
     if ref is not None:
         summary["against_nuts"] = compare(example, latents, ref)
         summary["nuts_wall_time_s"] = ref["wall_time_s"]
-    Path(f"{stem}_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k != "posterior"}, indent=1))
+    return summary
+
+
+def main(example, argv: list[str] | None = None) -> None:
+    """The command line of an ODE example (see :func:`examples._common.main`)."""
+    from examples._common import main as common_main
+
+    common_main(example, argv)

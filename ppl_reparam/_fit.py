@@ -2,6 +2,8 @@
 
 import math
 import pickle
+import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from numbers import Real
@@ -139,6 +141,37 @@ class FitCall:
             save_checkpoint(
                 self.checkpoint_path, {**payload(), "losses": list(losses), "step": step + 1}
             )
+
+
+class _LogProgress:
+    """Progress on a non-interactive stream (a log file, CI): a line when the loop starts
+    and one when it ends, where a bar would write a line per refresh."""
+
+    def __init__(self, steps: range, stream: Any):
+        self.steps, self.stream, self.postfix = steps, stream, {}
+
+    def set_postfix(self, **postfix: Any) -> None:
+        self.postfix = postfix
+
+    def __iter__(self):
+        print(f"fit: steps {self.steps.start} to {self.steps.stop}", file=self.stream)
+        begin = time.perf_counter()
+        yield from self.steps
+        loss = f", loss {self.postfix['loss']}" if "loss" in self.postfix else ""
+        seconds = time.perf_counter() - begin
+        print(f"fit: {len(self.steps)} steps done in {seconds:.1f} s{loss}", file=self.stream)
+
+
+def progress_bar(steps: range, enabled: bool) -> Any:
+    """What ``fit`` iterates over: a tqdm bar updating in place on a terminal or in a
+    notebook, two summary lines (see :class:`_LogProgress`) on any other stderr, nothing
+    when ``enabled`` is false."""
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
+    if enabled and not interactive:
+        return _LogProgress(steps, sys.stderr)
+    return tqdm(steps, disable=not enabled, desc="fit")
 
 
 def fit_function(

@@ -239,6 +239,76 @@ def choose(b: Backend, z, options):
     return b.tensordot(z, options)
 
 
+ASSIGNMENTS_DOC = r"""Posterior class probabilities and MAP labels of every relaxed site of a fitted
+    guide: ``{site: (probs, labels)}``.
+
+    The guide is run once{params_how}, and every sample site whose distribution is one
+    of ppl_reparam's relaxed families (``ExpRelaxedOneHotCategorical``,
+    ``RelaxedOneHotCategorical``, ``LogitRelaxedBernoulli``, ``RelaxedBernoulli`` and
+    the straight-through variants) is read at its fitted logits:
+
+    - categorical sites: ``probs = softmax(logits)``, shape ``batch + (K,)``, and
+      ``labels = argmax(probs, -1)``, shape ``batch``;
+    - binary sites: ``probs = sigmoid(logits)`` (the probability of a 1), shape
+      ``batch``, and ``labels = 1`` where ``probs > 0.5``, else 0.
+
+    ``probs[..., k]`` is exactly the probability that a draw of the guide's relaxed
+    distribution rounds to class ``k`` (its argmax; for a bit, the relaxed value being
+    above 1/2), at every temperature (the Gumbel-max property), so it does not depend on
+    the temperature the guide was fitted at. Keys are the model's discrete site names
+    (``"z"`` for the guide's ``"z_relaxed"``); a relaxed site whose name lacks the
+    ``_relaxed`` suffix keeps its own name. Arrays are {array}s; in a subsampled plate
+    they cover the subsample the guide draws.
+
+    :param guide: a guide fitted to a model made by
+        :func:`~ppl_reparam.{backend}.relax.relax`, e.g. an
+        :class:`~ppl_reparam.{backend}.guides.AutoPathwiseGuide`.
+    :param params: {params_doc}
+    :param args, kwargs: the guide's arguments (``*result.args, **result.kwargs`` of a
+        :class:`~ppl_reparam._fit.FitResult`, which carry the last temperature).
+    :raises ValueError: when the guide has no relaxed site.
+
+    Example::
+
+        result = fit(relaxed, guide, data, num_steps=2000)
+        probs, labels = assignments(guide, result.params, *result.args, **result.kwargs)["z"]
+    """
+
+
+def assignments(b: Backend, sites) -> dict:
+    """The shared part of ``assignments``: ``{site: (probs, labels)}`` from the
+    ``(name, distribution)`` pairs of a traced guide's sample sites."""
+    relaxed = tuple(
+        getattr(b.ours, name)
+        for name in (
+            "ExpRelaxedOneHotCategorical",
+            "RelaxedOneHotCategorical",
+            "LogitRelaxedBernoulli",
+            "RelaxedBernoulli",
+            "RelaxedBernoulliStraightThrough",
+        )
+    )
+    found = {}
+    for name, fn in sites:
+        base = fn
+        while isinstance(base, (b.independent, b.expanded)):
+            base = base.base_dist
+        if not isinstance(base, relaxed):
+            continue
+        probs = base.probs
+        # a categorical family has the K classes as its event; a binary one has none
+        labels = probs.argmax(-1) if len(base.event_shape) else (probs > 0.5) * 1
+        key = name[: -len(RELAXED_SUFFIX)] if name.endswith(RELAXED_SUFFIX) else name
+        found[key] = (probs, labels)
+    if not found:
+        raise ValueError(
+            "assignments: the guide has no relaxed site (a sample site drawn from "
+            "ExpRelaxedOneHotCategorical, RelaxedOneHotCategorical, LogitRelaxedBernoulli "
+            "or RelaxedBernoulli); fit it to a model made by relax()"
+        )
+    return found
+
+
 def backend_api(reparam_class: type[RelaxReparam], module: str) -> tuple:
     """The public names of a backend's ``relax`` module, built on its reparameterizer
     (the one piece that follows the framework's protocol): ``(is_relaxable,

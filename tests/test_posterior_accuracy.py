@@ -2,7 +2,7 @@
 NUTS runs (``data/nuts_reference.json``) on eight schools and the rat-tumour
 Beta-Binomial, in both backends, with the fitting protocol of
 ``benchmarks/posterior_accuracy.py`` (which also prints the rat-tumour fit with
-Kumaraswamy unit-interval families, which misses: see the README)."""
+Kumaraswamy unit-interval families, which misses: see docs/guide/guides.md)."""
 
 import importlib.util
 from pathlib import Path

@@ -14,7 +14,6 @@ import optax
 from numpyro import handlers
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.elbo import ELBO
-from tqdm.auto import tqdm
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
@@ -178,7 +177,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
         start = len(losses)
     average = call.iterate_average(checkpoint, jax.tree_util.tree_map)
 
-    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
+    bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
         temperature = call_kwargs.get(TEMPERATURE_KWARG) if call.schedule else None

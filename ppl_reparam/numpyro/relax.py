@@ -1,5 +1,6 @@
 """Relaxing discrete latent sites so a model trains with pathwise gradients (NumPyro)."""
 
+from numpyro import handlers
 from numpyro.infer.reparam import Reparam
 
 from ppl_reparam import _relax
@@ -7,7 +8,15 @@ from ppl_reparam._docs import copy_docs_from, fill
 from ppl_reparam._relax import relaxed_site_name
 from ppl_reparam.numpyro._backend import BACKEND
 
-__all__ = ["RelaxReparam", "RelaxStrategy", "RelaxedModel", "choose", "relax", "relaxed_site_name"]
+__all__ = [
+    "RelaxReparam",
+    "RelaxStrategy",
+    "RelaxedModel",
+    "assignments",
+    "choose",
+    "relax",
+    "relaxed_site_name",
+]
 __doc__ += fill(_relax.MODULE_DOC, **BACKEND.docs)
 
 
@@ -23,3 +32,27 @@ class RelaxReparam(_relax.RelaxReparam, Reparam):
 is_relaxable, RelaxStrategy, RelaxedModel, relax, choose = _relax.backend_api(
     RelaxReparam, __name__
 )
+
+
+@copy_docs_from(
+    _relax.ASSIGNMENTS_DOC,
+    params_how=" with ``params`` substituted",
+    params_doc="the fitted parameters (``FitResult.params``, or ``svi.get_params(state)``).",
+    **BACKEND.docs,
+)
+def assignments(guide, params: dict | None = None, *args, **kwargs) -> dict:
+    if params is None:
+        raise ValueError(
+            "assignments: pass the fitted parameters as `params` (FitResult.params); "
+            "NumPyro keeps no global parameter store"
+        )
+    guide = handlers.substitute(handlers.seed(guide, 0), data=params)
+    trace = handlers.trace(guide).get_trace(*args, **kwargs)
+    return _relax.assignments(
+        BACKEND,
+        (
+            (name, site["fn"])
+            for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        ),
+    )

@@ -10,7 +10,6 @@ import torch
 from pyro import poutine
 from pyro.infer import ELBO
 from pyro.optim import Adam, PyroOptim
-from tqdm.auto import tqdm
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
@@ -103,7 +102,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
         kept = call.result_kwargs(len(losses))
         return FitResult(_params(), list(losses), model, guide, args, kept)
 
-    bar = tqdm(range(start, call.num_steps), disable=not call.progress_bar, desc="fit")
+    bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
         rng = torch.get_rng_state()
@@ -161,5 +160,5 @@ fit = _fit.fit_function(
         "ODE models included."
     ),
     average_note=("The param store holds the average after the fit (the guide samples from it)."),
-    extra="Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
+    extra="\n    Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
 )

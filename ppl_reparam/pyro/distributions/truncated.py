@@ -311,7 +311,7 @@ Truncated.__doc__ = fill(TRUNCATED_DOC, dist_module="pyro.distributions")
 
 
 class SoftTruncated(upstream.TransformedDistribution):
-    """``base`` pushed through :class:`SoftClipTransform(low, high, softness)`: a
+    """``base`` pushed through :class:`SoftClipTransform` ``(low, high, softness)``: a
     reparameterizable distribution on ``(low, high)`` with exact ``log_prob``, whose
     samples tend to ``clip(base sample, low, high)`` as ``softness -> 0``. Unlike a hard
     clip, gradients of a sample with respect to the base's parameters never vanish.
