@@ -112,33 +112,12 @@ def _pyro_beta_bernoulli(y):
         pyro.sample("y", dist.Bernoulli(probs=p), obs=y)
 
 
-def _numpyro_mixture_2d(x):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
+def _mixture_2d(backend: str):
+    """The K = 4 mixture model of the relaxation acceptance tests (one body per backend,
+    written once, in ``tests/<backend>/test_relax.py``)."""
+    import importlib
 
-    from ppl_reparam.numpyro.relax import choose
-
-    w = numpyro.sample("w", dist.Dirichlet(jnp.ones(mix.K)))
-    means = numpyro.sample("means", dist.Normal(0.0, 5.0).expand([mix.K, mix.D]).to_event(2))
-    with numpyro.plate("data", x.shape[0]):
-        z = numpyro.sample("z", dist.Categorical(w))
-        numpyro.sample("x", dist.Normal(choose(z, means), mix.SCALE).to_event(1), obs=x)
-
-
-def _pyro_mixture_2d(x):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
-    from ppl_reparam.pyro.relax import choose
-
-    w = pyro.sample("w", dist.Dirichlet(torch.ones(mix.K, dtype=x.dtype)))
-    prior = dist.Normal(torch.zeros((), dtype=x.dtype), 5.0).expand([mix.K, mix.D])
-    means = pyro.sample("means", prior.to_event(2))
-    with pyro.plate("data", x.shape[0]):
-        z = pyro.sample("z", dist.Categorical(w))
-        pyro.sample("x", dist.Normal(choose(z, means), mix.SCALE).to_event(1), obs=x)
+    return importlib.import_module(f"tests.{backend}.test_relax")._mixture_2d
 
 
 def _numpyro_mixture_1d(x):
@@ -219,7 +198,7 @@ def make_mixture_reference(num_warmup: int = 1000, num_samples: int = 4000) -> N
         }
     }
     runs = {
-        "mixture_2d": (_numpyro_mixture_2d, mix.draw(1000, 0), {"means": mix.MEANS}, _align_2d),
+        "mixture_2d": (_mixture_2d("numpyro"), mix.draw(1000, 0), {"means": mix.MEANS}, _align_2d),
         "mixture_1d": (
             _numpyro_mixture_1d,
             _mixture_1d_data(),
@@ -319,7 +298,7 @@ def problems(ode: bool) -> list[Problem]:
         ),
         Problem(
             "mixture_2d",
-            lambda b: {"numpyro": _numpyro_mixture_2d, "pyro": _pyro_mixture_2d}[b],
+            _mixture_2d,
             lambda: ((mix.draw(1000, 0),), {}),
             lambda: _nuts_reference("mixture_2d", MIXTURE_REFERENCE),
             3000,
