@@ -63,7 +63,9 @@ def main() -> None:
         nuts = nuts_wall_time(example) if opts.time_nuts else ref["wall_time_s"] * 2000 / 12000
         for backend in opts.backends.split(","):
             for seed in seeds:
-                latents, _, wall, _ = _ode_runner.fit_posterior(example, backend, opts.steps, seed)
+                latents, _, wall, _ = _ode_runner.fit_posterior(
+                    example, backend, opts.steps, seed, predict=False
+                )
                 c = _ode_runner.compare(example, latents, ref)
                 rows.append(
                     {

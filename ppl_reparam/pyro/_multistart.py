@@ -37,6 +37,8 @@ def solves_ode(model, args, kwargs) -> bool:
     try:
         with pyro.validation_enabled(False), torch.no_grad(), ode._collect_status() as collector:
             model(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
+        return False
     finally:
         torch.set_rng_state(rng)
     return bool(collector.records)
