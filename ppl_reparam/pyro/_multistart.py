@@ -4,7 +4,9 @@ Pyro keeps the parameters in the global param store, so a start is a param store
 state: each start runs in a store reset to what it held when ``fit`` began (an
 autoguide is set up again at the start's latent values), and the best start's
 parameters, the very tensors its optimizer state is keyed by, are put back for the
-main loop."""
+main loop. A guide other than an autoguide starts again from its ``pyro.param`` inits;
+one that holds its parameters as ``PyroModule`` attributes cannot be re-initialised
+from outside and continues from the previous start's values instead."""
 
 import math
 import sys
@@ -117,7 +119,9 @@ def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwar
         if start > 0:
             # a fresh copy of what the store held at the start, less the guide's own
             # parameters when the guide is set up again at the start's values
-            values = starts[(start - 1) % len(starts)] if starts and reset else None
+            values = None
+            if reset:  # no finite draw: the guide's own initialisation again
+                values = starts[(start - 1) % len(starts)] if starts else {}
             store.clear()
             store.set_state(
                 {
