@@ -24,7 +24,7 @@ def reference(example) -> dict | None:
     return json.loads(REFERENCE.read_text()).get(example.NAME)
 
 
-def _numpyro_fit(example, steps: int, seed: int, draws: int):
+def _numpyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
     import jax
     import jax.numpy as jnp
     from numpyro.infer import Predictive
@@ -45,6 +45,8 @@ def _numpyro_fit(example, steps: int, seed: int, draws: int):
     )
     jax.block_until_ready(latents)
     wall = time.perf_counter() - start
+    if not predict:
+        return {k: np.asarray(latents[k]) for k in example.LATENTS}, None, wall, result.losses
     free = {
         k: None if v is None else jnp.asarray(v)
         for k, v in example.model_args(data, observed=False).items()
@@ -55,7 +57,7 @@ def _numpyro_fit(example, steps: int, seed: int, draws: int):
     return latents, np.asarray(predicted), wall, result.losses
 
 
-def _pyro_fit(example, steps: int, seed: int, draws: int):
+def _pyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
     import pyro
     import torch
     from pyro.infer import Predictive
@@ -82,6 +84,8 @@ def _pyro_fit(example, steps: int, seed: int, draws: int):
     with torch.no_grad():
         latents = Predictive(guide, num_samples=draws)(**kwargs)
     wall = time.perf_counter() - start
+    if not predict:
+        return {k: latents[k].numpy() for k in example.LATENTS}, None, wall, result.losses
     with torch.no_grad():
         predictive = Predictive(example.pyro_model, posterior_samples=latents)
         predicted = predictive(**tensors(example.model_args(data, observed=False)))[
@@ -91,13 +95,16 @@ def _pyro_fit(example, steps: int, seed: int, draws: int):
     return latents, predicted.numpy(), wall, result.losses
 
 
-def fit_posterior(example, backend: str, steps: int, seed: int = 0, draws: int = 4000):
+def fit_posterior(
+    example, backend: str, steps: int, seed: int = 0, draws: int = 4000, predict: bool = True
+):
     """Fit the example's model with ``fit(model, AutoPathwiseGuide(model), ...,
     num_steps=steps)`` (every other setting at its default) and return the latent draws
-    (site -> (draws, ...)), posterior predictive draws of ``PREDICTED``, the wall time
-    of fitting and drawing the latents, and the losses."""
+    (site -> (draws, ...)), posterior predictive draws of ``PREDICTED`` (``None`` with
+    ``predict=False``: Pyro draws them one model run, one solve, at a time), the wall
+    time of fitting and drawing the latents, and the losses."""
     run = {"numpyro": _numpyro_fit, "pyro": _pyro_fit}[backend]
-    return run(example, steps, seed, draws)
+    return run(example, steps, seed, draws, predict)
 
 
 def compare(example, latents: dict, ref: dict) -> dict:

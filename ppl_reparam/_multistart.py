@@ -25,8 +25,12 @@ import numpy as np
 
 #: starts of the multi-start phase for models that solve an ODE
 ODE_NUM_STARTS = 8
-#: prior draws screened by their log joint density for the starts after the first
+#: prior draws screened by their log joint density for the starts after the first,
+#: where the backend evaluates them all in one vectorised call (NumPyro: ``vmap``)
 SCREEN_DRAWS = 1000
+#: the same, where each draw costs a model run and its ODE solve in eager Python
+#: (Pyro: about 0.1-0.5 s a draw on Lotka-Volterra, so 1000 would cost minutes)
+SEQUENTIAL_SCREEN_DRAWS = 100
 
 
 def best_draws(log_joint: "np.ndarray", k: int) -> list[int]:
@@ -55,6 +59,13 @@ def resolve_num_starts(num_starts: "int | None", solves_ode: bool) -> int:
 def start_steps(num_steps: int) -> int:
     """Steps of each start: 10% of the budget, between 100 and 500."""
     return min(max(num_steps // 10, 100), 500, num_steps)
+
+
+def sequential_screen_draws(num_steps: int) -> int:
+    """Prior draws a backend that runs the model once per draw screens:
+    :data:`SEQUENTIAL_SCREEN_DRAWS`, but no more than ``num_steps`` (a draw costs about
+    a step's forward pass, so the screening never costs more than the fit)."""
+    return min(SEQUENTIAL_SCREEN_DRAWS, num_steps)
 
 
 def score(losses: Sequence[float]) -> float:

@@ -13,9 +13,10 @@ from pyro.optim import Adam, PyroOptim
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
+from ppl_reparam.pyro._multistart import multistart
 from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
-__all__ = ["FitResult", "NonFiniteLossError", "fit"]
+__all__ = ["FitResult", "NonFiniteLossError", "RelaxedControlVariateELBO", "fit"]
 
 
 def _count_non_finite(x) -> tuple[int, int]:
@@ -81,11 +82,6 @@ def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
     loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
-    if call.num_starts not in (None, 1):
-        raise NotImplementedError(
-            "fit: the multi-start phase (num_starts > 1) is implemented in the NumPyro "
-            "backend only so far; leave num_starts out in Pyro"
-        )
     losses: list[float] = []
     start = 0
     checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
@@ -96,6 +92,10 @@ def _loop(call: _fit.FitCall) -> FitResult:
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
     else:
         pyro.set_rng_seed(call.seed)
+        losses = multistart(
+            model, guide, loss, optim, call.num_starts, call.num_steps, args, call.step_kwargs(0)
+        )
+        start = len(losses)
     average = call.iterate_average(checkpoint)
 
     def result() -> FitResult:
@@ -156,8 +156,8 @@ fit = _fit.fit_function(
     seed="seeds Pyro's RNGs at the start of a fresh run.",
     returns="",
     num_starts=(
-        "Not implemented in Pyro yet: only ``None`` or 1 (no multi-start phase), "
-        "ODE models included."
+        "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
+        "spurious optima that a single start falls into), 1 (none) for any other."
     ),
     average_note=("The param store holds the average after the fit (the guide samples from it)."),
     extra="\n    Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",

@@ -191,3 +191,11 @@ def test_example_models_have_the_same_log_joint(example_name, values):
     numpyro_value = _log_joint("numpyro", example, values)
     # each backend solves to rtol = atol = 1e-6 on its own steps
     np.testing.assert_allclose(pyro_value, numpyro_value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", BACKEND_NAMES)
+@pytest.mark.parametrize("bad", [0, 2.5])
+def test_fit_rejects_a_bad_num_starts_in_both_backends(name, bad):
+    infer = importlib.import_module(f"ppl_reparam.{name}.infer")
+    with pytest.raises(ValueError, match="num_starts must be None or an integer >= 1, got"):
+        infer.fit(lambda: None, lambda: None, num_steps=10, num_starts=bad)

@@ -9,6 +9,9 @@ import torch
 from pyro.optim import Adam
 from scipy.integrate import solve_ivp
 
+from ppl_reparam._multistart import score
+from ppl_reparam.pyro._multistart import screened_draws, solves_ode
+from ppl_reparam.pyro.guides import AutoPathwiseGuide
 from ppl_reparam.pyro.infer import NonFiniteLossError, fit
 from ppl_reparam.pyro.ode import Status, solve
 
@@ -218,6 +221,71 @@ def test_fit_names_the_failed_solve_and_the_reason():
     assert "ODE solve 'decay'" in text and "max_steps=3" in text
     assert "rate=" in text
     assert info.value.result.losses == []
+
+
+SHORT_TS = torch.linspace(0.1, 1.0, 5, dtype=torch.float64)
+
+
+def decay_fit_model(y, max_steps=4096):
+    rate = pyro.sample("rate", dist.LogNormal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+    x0 = torch.ones(1, dtype=torch.float64)
+    mean = solve(lambda t, x, r: -r * x, x0, SHORT_TS, rate, t0=0.0, max_steps=max_steps)
+    pyro.sample("y", dist.Normal(mean[:, 0], 0.01).to_event(1), obs=y)
+
+
+def decay_free_model(y):
+    rate = pyro.sample("rate", dist.LogNormal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+    pyro.sample("y", dist.Normal(torch.exp(-rate * SHORT_TS), 0.01).to_event(1), obs=y)
+
+
+def test_only_models_that_solve_an_ode_get_a_multi_start_phase():
+    data = (torch.exp(-2.0 * SHORT_TS),)
+    assert solves_ode(decay_fit_model, data, {})
+    assert not solves_ode(decay_free_model, data, {})
+    # no ODE: the default run is the single-start run, step for step
+    default = fit(decay_free_model, AutoPathwiseGuide(decay_free_model), *data, num_steps=20,
+                  progress_bar=False)  # fmt: skip
+    pyro.clear_param_store()
+    single = fit(decay_free_model, AutoPathwiseGuide(decay_free_model), *data, num_steps=20,
+                 num_starts=1, progress_bar=False)  # fmt: skip
+    assert default.losses == single.losses
+
+
+def test_screening_skips_draws_whose_solve_failed():
+    # rates above about 7 need more than 12 steps at these tolerances: those solves fail
+    def model(y):
+        decay_fit_model(y, max_steps=12)
+
+    pyro.set_rng_seed(0)
+    draws = screened_draws(model, 5, 60, (torch.exp(-2.0 * SHORT_TS),), {})
+    assert len(draws) == 5
+    for draw in draws:
+        x0 = torch.ones(1, dtype=torch.float64)
+        _, status = solve(lambda t, x, r: -r * x, x0, SHORT_TS, draw["rate"], t0=0.0,
+                          max_steps=12, return_status=True)  # fmt: skip
+        assert int(status) == Status.SUCCESS
+
+
+@pytest.mark.slow  # 4 x 60 SVI steps with a solve each
+def test_multi_start_phase_keeps_the_best_start_within_the_step_budget():
+    data = torch.exp(-2.0 * SHORT_TS)
+    guide = AutoPathwiseGuide(decay_fit_model)
+    optim = Adam({"lr": 0.01})
+    result = fit(decay_fit_model, guide, data, num_steps=60, num_starts=3, optim=optim,
+                 progress_bar=False)  # fmt: skip
+    assert len(result.losses) == 60 and np.all(np.isfinite(result.losses))
+    # the store and the optimizer hold the continued start's parameters only
+    store = pyro.get_param_store()
+    assert set(store.keys()) == {"AutoPathwiseGuide.locs.rate", "AutoPathwiseGuide.scales.rate"}
+    assert set(optim.optim_objs) == {store._params[name] for name in store.keys()}
+    # the fit continued the start whose last-half mean loss was lowest: its phase losses
+    # score no worse than a single start's (the guide's default start, at rate 1)
+    pyro.clear_param_store()
+    single = fit(decay_fit_model, AutoPathwiseGuide(decay_fit_model), data, num_steps=60,
+                 num_starts=1, progress_bar=False)  # fmt: skip
+    assert score(result.losses) <= score(single.losses)
+    # the data are exp(-2 t): the exact rate is 2
+    np.testing.assert_allclose(float(guide.median()["rate"]), 2.0, rtol=0.05)
 
 
 @pytest.mark.gpu

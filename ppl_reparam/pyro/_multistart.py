@@ -1,0 +1,155 @@
+"""The Pyro side of fit's multi-start phase (the logic: :mod:`ppl_reparam._multistart`).
+
+Pyro keeps the parameters in the global param store, so a start is a param store
+state: each start runs in a store reset to what it held when ``fit`` began (an
+autoguide is set up again at the start's latent values), and the best start's
+parameters, the very tensors its optimizer state is keyed by, are put back for the
+main loop. A guide other than an autoguide starts again from its ``pyro.param`` inits;
+one that holds its parameters as ``PyroModule`` attributes cannot be re-initialised
+from outside and continues from the previous start's values instead."""
+
+import math
+import sys
+
+import numpy as np
+import pyro
+import pyro.infer.util
+import torch
+from pyro import poutine
+from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
+
+from ppl_reparam import _multistart
+
+# the errors a step of a diverging start raises with validation off (torchdiffeq, linalg)
+_STEP_ERRORS = (ValueError, RuntimeError, AssertionError)
+
+
+def _ode():
+    """``ppl_reparam.pyro.ode`` if imported (no model can have called ``solve`` if not)."""
+    return sys.modules.get("ppl_reparam.pyro.ode")
+
+
+def solves_ode(model, args, kwargs) -> bool:
+    """Whether one run of ``model`` (latents drawn from the prior) solves an ODE; leaves
+    torch's RNG as it found it, so a model without one fits as if never asked."""
+    ode = _ode()
+    if ode is None:
+        return False
+    rng = torch.get_rng_state()
+    try:
+        with pyro.validation_enabled(False), torch.no_grad(), ode._collect_status() as collector:
+            model(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
+        return False
+    finally:
+        torch.set_rng_state(rng)
+    return bool(collector.records)
+
+
+def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
+    """The ``k`` prior draws of the latent sites with the highest log joint density
+    among ``num_draws`` (one model run each: Pyro cannot map a model over a batch of
+    draws); a draw whose ODE solve failed is out."""
+    ode = _ode()
+    draws, joint = [], np.full(num_draws, -np.inf)
+    with pyro.validation_enabled(False), torch.no_grad():
+        for i in range(len(joint)):
+            with ode._collect_status() as collector:
+                trace = poutine.trace(model).get_trace(*args, **kwargs)
+            draws.append(
+                {
+                    name: site["value"]
+                    for name, site in trace.nodes.items()
+                    if site["type"] == "sample" and not site["is_observed"]
+                }
+            )
+            if not any(bool(torch.as_tensor(r["value"]).any()) for r in collector.records):
+                joint[i] = float(trace.log_prob_sum())
+    return [draws[i] for i in _multistart.best_draws(joint, k)]
+
+
+def _reset_guide(guide, model, values: dict, args, kwargs) -> None:
+    """Set an autoguide up again, its latent sites initialised at ``values`` (the sites
+    not in ``values`` by the guide's own ``init_loc_fn``)."""
+    adapt = getattr(guide, "_adapt_init_loc_fn", lambda init: init)
+    init = adapt(init_to_value(values=values, fallback=guide.init_loc_fn))
+    saved = guide._model  # the model wrapped in the guide's own init handler
+    guide._model = (InitMessenger(init)(model),)
+    guide.prototype_trace = None
+    try:
+        with pyro.validation_enabled(False):
+            guide._setup_prototype(*args, **kwargs)
+    finally:
+        guide._model = saved
+
+
+def _step(loss, optim, model, guide, args, kwargs) -> float:
+    """One SVI step; a non-finite loss or gradient takes none (NaN is returned)."""
+    try:
+        with poutine.trace(param_only=True) as capture:
+            value = float(loss.loss_and_grads(model, guide, *args, **kwargs))
+    except _STEP_ERRORS:
+        value = math.nan
+    params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+    grads = [p.grad for p in params if p.grad is not None]
+    if math.isfinite(value) and all(bool(torch.isfinite(g).all()) for g in grads):
+        optim(params)
+    else:
+        value = math.nan
+    pyro.infer.util.zero_grads(params)
+    return value
+
+
+def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwargs) -> list:
+    """Run the phase in the global param store and leave the best start's parameters
+    there (their optimizer state in ``optim``); returns the losses of its steps, which
+    the main loop continues (``[]`` when there is no phase)."""
+    num_starts = _multistart.resolve_num_starts(num_starts, solves_ode(model, args, kwargs))
+    if num_starts == 1 or num_steps == 0:
+        return []
+    store = pyro.get_param_store()
+    initial = store.get_state()
+    initial["params"] = {k: v.detach().clone() for k, v in initial["params"].items()}
+    num_draws = _multistart.sequential_screen_draws(num_steps)
+    starts = screened_draws(model, num_starts - 1, num_draws, args, kwargs)
+    reset = hasattr(guide, "init_loc_fn") and hasattr(guide, "_setup_prototype")
+    prefix = getattr(guide, "_pyro_name", None)
+
+    def run(start: int, steps: int):
+        if start > 0:
+            # a fresh copy of what the store held at the start, less the guide's own
+            # parameters when the guide is set up again at the start's values
+            values = None
+            if reset:  # no finite draw: the guide's own initialisation again
+                values = starts[(start - 1) % len(starts)] if starts else {}
+            store.clear()
+            store.set_state(
+                {
+                    "params": {
+                        name: value.clone().requires_grad_()
+                        for name, value in initial["params"].items()
+                        if values is None or not name.startswith(f"{prefix}.")
+                    },
+                    "constraints": dict(initial["constraints"]),
+                }
+            )
+            if values is not None:
+                _reset_guide(guide, model, values, args, kwargs)
+        losses = []
+        with pyro.validation_enabled(False):
+            for _ in range(steps):
+                value = _step(loss, optim, model, guide, args, kwargs)
+                if not math.isfinite(value):
+                    # the run scores inf; if kept, the main loop meets the failure
+                    # again and diagnoses it
+                    return store.get_state(), losses + [math.inf]
+                losses.append(value)
+        return store.get_state(), losses
+
+    best, losses, _ = _multistart.best_start(run, num_starts, _multistart.start_steps(num_steps))
+    store.clear()
+    store.set_state(best)
+    for param in [p for p in optim.optim_objs if store.param_name(p) is None]:
+        del optim.optim_objs[param]  # the optimizer states of the other starts
+        optim.grad_clip.pop(param, None)
+    return [x for x in losses if math.isfinite(x)]  # the marker of a failed run
