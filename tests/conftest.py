@@ -5,12 +5,31 @@ adapter (:class:`tests.backends.Backend`); ``dtype`` runs it in float32 and floa
 JAX is switched to 64-bit here so float64 cases are really float64.
 """
 
-import pytest
+import os
 
-from tests.backends import BACKEND_NAMES, get_backend
+# Under pytest-xdist every worker shares the machine's few cores: one thread per worker
+# (torch and XLA would each start one per core, and oversubscribed they run several
+# times slower). Set before torch or jax is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+    ).strip()
+
+import pytest  # noqa: E402
+
+from tests.backends import BACKEND_NAMES, get_backend  # noqa: E402
 
 
 def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:
+            pass
     try:
         import jax
     except ImportError:
