@@ -286,8 +286,9 @@ class PathwiseGuide:
                         ``biject_to(support)``), ``"kumaraswamy"``              Kumaraswamy:
                                                                                 concentration1,
                                                                                 concentration0
-    (low, high)         ``"normal"`` (a Normal through ``biject_to(support)``), as above
-                        ``"kumaraswamy"`` mapped affinely onto (low, high)
+    (low, high)         ``"normal"`` (a Normal through                          as above
+                        ``biject_to(support)``), ``"kumaraswamy"`` mapped
+                        affinely onto (low, high)
     simplex             ``"normal"``: logistic-normal, a Normal through         loc, scale
                         ``biject_to(simplex)`` (stick-breaking)
     relaxed discrete    ``"relaxed"``: ExpRelaxedOneHotCategorical or           logits
