@@ -21,7 +21,7 @@ from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._multistart import init, multistart
 from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
-__all__ = ["FitResult", "NonFiniteLossError", "RelaxedControlVariateELBO", "fit"]
+__all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
 # compiled steps kept for reuse by later fits (least recently used dropped first)
 _CACHE_SIZE = 16

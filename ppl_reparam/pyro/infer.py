@@ -16,7 +16,7 @@ from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam.pyro._multistart import multistart
 from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
-__all__ = ["FitResult", "NonFiniteLossError", "RelaxedControlVariateELBO", "fit"]
+__all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
 
 def _count_non_finite(x) -> tuple[int, int]:
