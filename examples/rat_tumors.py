@@ -4,9 +4,9 @@ with AutoPathwiseGuide in either backend, against a long NUTS reference.
 Tumours in 71 groups of rats: population mean ``m ~ Uniform(0, 1)``, concentration
 ``kappa ~ Pareto(1, 1.5)``, ``theta[71] ~ Beta(m kappa, (1 - m) kappa)``, ``tumors ~
 Binomial(rats, theta)`` (the model is ``examples/models.py``). The unit-interval sites
-``m`` and ``theta`` get the logit-normal family (``families={"m": "normal", "theta":
-"normal"}``): the best Kumaraswamy fit of the 71 Beta-shaped ``theta`` is itself about
-0.4 NUTS sd off on ``kappa`` (``benchmarks/posterior_accuracy.py``).
+``m`` and ``theta`` get the guide's default family there, the logit-normal: the best
+Kumaraswamy fit of the 71 Beta-shaped ``theta`` is itself about 0.4 NUTS sd off on
+``kappa`` (``benchmarks/posterior_accuracy.py``).
 
 Run: ``ppl-reparam examples run rat_tumors --backend pyro|numpyro [--steps N]`` or
 ``python examples/rat_tumors.py ...``. Writes ``rat_tumors_<backend>_posterior.png`` and
@@ -34,10 +34,7 @@ def run(backend: str, out: Path, steps: int, seed: int) -> dict:
 
     table = _hierarchical.load_csv("rat_tumors")
     tumors, rats = table["tumors"].astype(int), table["rats"].astype(int)
-    families = {"m": "normal", "theta": "normal"}
-    return _hierarchical.run(
-        NAME, backend, out, steps, seed, (rats,), {"tumors": tumors}, families=families
-    )
+    return _hierarchical.run(NAME, backend, out, steps, seed, (rats,), {"tumors": tumors})
 
 
 if __name__ == "__main__":
