@@ -44,18 +44,21 @@ EXPORT_DOC = r"""Posterior draws from the fitted guide, the posterior predictive
         with groups ``posterior`` (the guide's latent sites), ``posterior_predictive``
         and ``log_likelihood`` (one variable per observed site) and ``observed_data``.
 
-    Discrete sites the guide draws (e.g. :class:`AutoPathwiseGuide`'s ``"discrete"``
-    family, trained with ``RelaxedControlVariateELBO``): ``posterior`` holds the sampled
-    labels ``site`` and, beside them, the guide's class probabilities ``f"{{site}}_probs"``
-    (a Categorical site: shape ``site_shape + (K,)``, ``softmax(logits)``; a Bernoulli
-    site: shape ``site_shape``, ``sigmoid(logits)``, the probability of a 1). They are
-    read from the guide's distribution at each draw, so they are the same in every draw
-    unless the guide's logits depend on other draws.
+    Discrete sites the guide draws (e.g. the ``"discrete"`` family of
+    :class:`~ppl_reparam.{backend}.guides.AutoPathwiseGuide`, trained with
+    ``RelaxedControlVariateELBO``): ``posterior`` holds the sampled labels ``site`` and,
+    beside them, the guide's class probabilities ``f"{{site}}_probs"`` (a Categorical
+    site: shape ``site_shape + (K,)``, ``softmax(logits)``; a Bernoulli site: shape
+    ``site_shape``, ``sigmoid(logits)``, the probability of a 1). They are read from the
+    guide's distribution at each draw, so they are the same in every draw unless the
+    guide's logits depend on other draws; constant, they get no ``r_hat`` in
+    ``az.summary`` (leave them out with ``var_names``).
 
     Enumerated sites (marked ``infer={{"enumerate": "parallel"}}``, e.g. by
     ``config_enumerate``, fitted with ``TraceEnum_ELBO`` and a guide over the other
-    sites): the model is run under enumeration{enum_how} and ``log_likelihood`` holds,
-    per datum, the log-likelihood with the enumerated sites summed out,
+    sites): the model is run under enumeration
+    {enum_how}, and ``log_likelihood`` holds, per datum, the log-likelihood with the
+    enumerated sites summed out,
     :math:`\log \sum_z p(z \mid \theta)\, p(x_n \mid z, \theta)` (a log-sum-exp over
     the labels of every enumerated site the datum depends on, directly or through other
     enumerated sites), which is what ``az.loo`` needs. The enumerated labels are not in
@@ -131,6 +134,28 @@ def max_plate_nesting(sites: Mapping[str, dict]) -> int:
         ),
         default=0,
     )
+
+
+def model_traces(
+    plain: Callable[[], Mapping[str, dict]],
+    resampled: Callable[[], Mapping[str, dict]] | None,
+    enumerated: Callable[[int], Mapping[str, dict]],
+) -> tuple[Mapping[str, dict], Mapping[str, dict]]:
+    """(model sites for the log likelihood, model sites with data resampled) of one draw,
+    from a backend's runs of the model replayed on the guide's draw: ``plain()``,
+    ``resampled()`` (None: nothing to resample) and ``enumerated(first_available_dim)``,
+    run instead of the plain model when it has enumerated sites."""
+    resampled_sites = None if resampled is None else resampled()
+    # one run tells whether the model enumerates (then the plain run is not needed)
+    probe = plain() if resampled_sites is None else resampled_sites
+    if any(is_enumerated(site) for site in probe.values()):
+        # enumeration dims left of every plate (in Pyro the draws plate too)
+        model_sites = enumerated(-1 - max_plate_nesting(probe))
+    elif resampled_sites is None:
+        model_sites = probe
+    else:
+        model_sites = plain()
+    return model_sites, model_sites if resampled_sites is None else resampled_sites
 
 
 def _marginal_log_likelihood(sites: Mapping[str, dict], name: str, logsumexp: LogSumExp):

@@ -29,21 +29,20 @@ def _run(model, guide, params, args, kwargs, key, resample: frozenset) -> _arviz
     guide = handlers.substitute(guide, data=params)
     guide_trace = handlers.trace(handlers.seed(guide, key_guide)).get_trace(*args, **kwargs)
     model = handlers.replay(model, guide_trace)
-    model_trace = handlers.trace(handlers.seed(model, key_model)).get_trace(*args, **kwargs)
-    resampled = model_trace
-    if resample:
-        # the seed handler outermost, so that the sites _Resample frees get a key
-        resampling = handlers.seed(_Resample(model, resample), key_data)
-        resampled = handlers.trace(resampling).get_trace(*args, **kwargs)
-    if any(_arviz.is_enumerated(site) for site in model_trace.values()):
+
+    def traced(fn, key):
+        return lambda: handlers.trace(handlers.seed(fn, key)).get_trace(*args, **kwargs)
+
+    def enumerated(first: int):
         from numpyro.contrib.funsor import enum
         from numpyro.contrib.funsor.infer_util import plate_to_enum_plate
 
-        first = -1 - _arviz.max_plate_nesting(model_trace)
         with plate_to_enum_plate():
-            enumerated = handlers.seed(enum(model, first_available_dim=first), key_model)
-            model_trace = handlers.trace(enumerated).get_trace(*args, **kwargs)
-    return guide_trace, model_trace, resampled
+            return traced(enum(model, first_available_dim=first), key_model)()
+
+    # the seed handler outside _Resample, so that the sites it frees get a key
+    resampled = traced(_Resample(model, resample), key_data) if resample else None
+    return guide_trace, *_arviz.model_traces(traced(model, key_model), resampled, enumerated)
 
 
 def _draws_function(model, guide, structure: tuple, latent: tuple, observed: tuple) -> Callable:
@@ -103,7 +102,7 @@ to_inference_data = _arviz.export_function(
     how=": ``jax.vmap`` of guide and model over the draws' random keys, compiled once",
     params="",
     seed="the PRNG seed of the draws.",
-    enum_how=" (``numpyro.contrib.funsor.enum``; needs ``funsor``)",
+    enum_how="(``numpyro.contrib.funsor.enum``; needs ``funsor``)",
     speed=(
         "The vectorised draw is compiled once per model, guide, argument structure and\n"
         "    chunk size (at most 512 draws a call; smaller exports round up to a power of\n"

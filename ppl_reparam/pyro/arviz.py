@@ -27,16 +27,17 @@ def _prepare(result: FitResult, num_samples: int, seed: int):
     def run(_key, resample: frozenset) -> _arviz.Traces:
         guide_trace = poutine.trace(result.guide).get_trace(*args, **kwargs)
         model = poutine.replay(result.model, trace=guide_trace)
-        model_trace = poutine.trace(model).get_trace(*args, **kwargs)
-        resampled = model_trace
-        if resample:
-            resampled = poutine.trace(_Resample(model, resample)).get_trace(*args, **kwargs)
-        if any(_arviz.is_enumerated(site) for site in model_trace.nodes.values()):
-            # enumeration dims left of every plate, the draws plate included
-            first = -1 - _arviz.max_plate_nesting(model_trace.nodes)
-            enumerated = poutine.enum(model, first_available_dim=first)
-            model_trace = poutine.trace(enumerated).get_trace(*args, **kwargs)
-        return guide_trace.nodes, model_trace.nodes, resampled.nodes
+
+        def traced(fn):
+            return lambda: poutine.trace(fn).get_trace(*args, **kwargs).nodes
+
+        def enumerated(first: int):
+            return traced(poutine.enum(model, first_available_dim=first))()
+
+        model_sites, resampled = _arviz.model_traces(
+            traced(model), traced(_Resample(model, resample)) if resample else None, enumerated
+        )
+        return guide_trace.nodes, model_sites, resampled
 
     def vectorise(single: _arviz.Traces, latent: tuple, observed: tuple):
         # one plate of all draws, left of every plate of model and guide
@@ -63,7 +64,7 @@ to_inference_data = _arviz.export_function(
     how=": the guide and the model under one ``pyro.plate`` of all draws",
     params=" (its parameters are loaded into the param store)",
     seed="seeds Pyro's RNGs before drawing.",
-    enum_how=" (``poutine.enum``)",
+    enum_how="(``poutine.enum``)",
     speed=(
         "Pyro runs eagerly: nothing is compiled, and the one vectorised run takes time\n"
         "    linear in ``num_samples``."

@@ -123,6 +123,28 @@ def test_export_runs_guide_and_model_a_bounded_number_of_times():
     assert idata.posterior_predictive["y"].shape == (4, 1000, 5)
 
 
+def test_a_second_export_of_a_fit_reuses_the_compiled_draws():
+    calls = []
+
+    def counted(y):
+        calls.append(1)
+        normal_mean(y)
+
+    result = _one_parameter_fit(counted)
+    first = to_inference_data(result, num_samples=400, seed=3)
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to a loop over draws
+        again = to_inference_data(result, num_samples=400, seed=3)
+        other = to_inference_data(result, num_samples=1200, seed=4)
+    # each call runs one eager draw to learn the sites; the vmapped draw is not retraced
+    # (400 and 1200 draws both run in chunks of 512)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(again.posterior["mu"].values, first.posterior["mu"].values)
+    assert other.posterior["mu"].shape == (4, 300)
+    assert len(np.unique(other.posterior["mu"].values)) == 1200  # padding draws cut off
+
+
 def test_vectorised_draws_match_the_guide_and_scipy_log_likelihood():
     import scipy.stats
 
