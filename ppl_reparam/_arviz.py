@@ -186,12 +186,20 @@ def _marginal_log_likelihood(sites: Mapping[str, dict], name: str, logsumexp: Lo
     return logsumexp(total, axes) if axes else total
 
 
+# label families whose `probs` are class probabilities (not, e.g., a Binomial's)
+_CLASS_FAMILIES = frozenset(
+    name + kind
+    for name in ("Categorical", "Bernoulli", "OneHotCategorical")
+    for kind in ("", "Logits", "Probs")  # NumPyro's classes per parameterisation
+)
+
+
 def _class_probs(site: dict):
     """The class probabilities of a discrete guide site at its draw's shape: ``batch +
     (K,)`` for a Categorical, ``batch`` for a Bernoulli (the probability of a 1) and a
     one-hot; None for a site that is not discrete."""
     base = innermost(site["fn"])
-    if not getattr(base, "has_enumerate_support", False) or not hasattr(base, "probs"):
+    if type(base).__name__ not in _CLASS_FAMILIES:
         return None
     probs, value = base.probs, site["value"]
     if len(np.shape(probs)) - len(base.batch_shape) > len(base.event_shape):
