@@ -13,8 +13,8 @@ X = np.array([-2.1, -1.9, 0.2, 0.1, 2.2, 1.8, 3.0])
 
 
 def _enumerated_mixture(name):
-    """(model, guide over the continuous sites, to_inference_data, data, FitResult type):
-    a two-component mixture with a Bernoulli label per datum, marked for enumeration."""
+    """(model, guide over the continuous sites, to_inference_data, data, params): a
+    two-component mixture with a Bernoulli label per datum, marked for enumeration."""
     if name == "pyro":
         import pyro
         import pyro.distributions as dist
@@ -41,13 +41,10 @@ def _enumerated_mixture(name):
         store = pyro.get_param_store()
         params = {name: value.detach().double() for name, value in store.items()}  # float64
         return model, guide, to_inference_data, data, params
-    import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
-    from numpyro import handlers
     from numpyro.contrib.funsor import config_enumerate
-    from numpyro.infer.autoguide import AutoNormal
 
     from ppl_reparam.numpyro.arviz import to_inference_data
 
@@ -60,11 +57,17 @@ def _enumerated_mixture(name):
             loc = locs[..., 0] + z * (locs[..., 1] - locs[..., 0])
             numpyro.sample("x", dist.Normal(loc, 1.0), obs=x)
 
-    guide = AutoNormal(handlers.block(model, hide=["z"]), init_scale=0.3)
-    data = jnp.asarray(X)
-    trace = handlers.trace(handlers.seed(guide, jax.random.PRNGKey(0))).get_trace(data)
-    params = {name: site["value"] for name, site in trace.items() if site["type"] == "param"}
-    return model, guide, to_inference_data, data, params
+    # a hand-written guide: NumPyro's AutoNormal would first search for valid initial
+    # parameters through the enumerated model (seconds of compilation)
+    def guide(x):
+        a = numpyro.param("a", 3.0, constraint=dist.constraints.positive)
+        b = numpyro.param("b", 2.0, constraint=dist.constraints.positive)
+        numpyro.sample("w", dist.Beta(a, b))
+        loc = numpyro.param("loc", jnp.array([-1.0, 1.5]))
+        numpyro.sample("locs", dist.Normal(loc, 0.3).to_event(1))
+
+    params = {"a": jnp.asarray(3.0), "b": jnp.asarray(2.0), "loc": jnp.array([-1.0, 1.5])}
+    return model, guide, to_inference_data, jnp.asarray(X), params
 
 
 def test_enumerated_labels_are_summed_out_of_the_pointwise_log_likelihood(backend):
