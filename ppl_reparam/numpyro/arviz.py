@@ -12,7 +12,7 @@ from numpyro.primitives import Messenger
 from ppl_reparam import _arviz
 from ppl_reparam._fit import FitResult
 from ppl_reparam.numpyro import _xp
-from ppl_reparam.numpyro.infer import _join_arrays, _split_arrays
+from ppl_reparam.numpyro.infer import _join_arrays, _split_arrays, _static_structure
 
 __all__ = ["to_inference_data"]
 
@@ -78,10 +78,8 @@ def _prepare(result: FitResult, num_samples: int, seed: int):
         return _run(result.model, result.guide, params, args, kwargs, key, resample)
 
     def vectorise(_single: _arviz.Traces, latent: tuple, observed: tuple):
-        arrays, structure = _split_arrays(args, kwargs)
-        draws = _draws_function(result.model, result.guide, structure, latent, observed)
-
-        def drawn(keys):
+        def in_chunks(keys, arrays: list, structure: tuple):
+            draws = _draws_function(result.model, result.guide, structure, latent, observed)
             chunk = min(_CHUNK, 1 << (len(keys) - 1).bit_length())
             padded = -len(keys) % chunk  # repeat the last key: those draws are cut off
             keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], padded, axis=0)])
@@ -89,6 +87,13 @@ def _prepare(result: FitResult, num_samples: int, seed: int):
             return jax.tree_util.tree_map(
                 lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:num_samples], *parts
             )
+
+        def drawn(keys):
+            try:
+                return in_chunks(keys, *_split_arrays(args, kwargs))
+            except jax.errors.JAXTypeError:
+                # the model needs concrete data (a size computed from it): close over them
+                return in_chunks(keys, [], _static_structure(args, kwargs))
 
         return drawn
 
