@@ -53,5 +53,7 @@ class Backend:
     sample: Callable[[str, Any], Any]
     reparam: Callable[..., Callable]
     is_observed: Callable[[dict], bool]
+    # (dim, size) of the vectorised plates active where it is called
+    plates: Callable[[], tuple[tuple[int, int], ...]]
     # backend-specific phrases of the shared docstrings (see ppl_reparam._docs.fill)
     docs: Mapping[str, str]

@@ -218,25 +218,81 @@ such as mixture weights unbiased; ``density="concrete"`` scores them by the ExpC
 """
 
 
-def choose(b: Backend, z, options):
-    """``options[z]`` for an integer ``z``; the matching convex combination for a
-    relaxed one-hot ``z``.
+def _reads_as_one_hot(shape: tuple, num_options: int, plates) -> bool:
+    """Whether ``choose`` reads a floating ``z`` of ``shape`` as one-hot vectors (the
+    last axis holds the classes) rather than as bits; ``plates`` are the ``(dim, size)``
+    of the active vectorised plates."""
+    if num_options != 2:
+        return True  # a bit chooses between exactly two options
+    if not shape or shape[-1] != 2:
+        return False  # a one-hot of two classes has a last axis of length 2
+    # a last axis of 2 is either the classes of a one-hot or a plate of size 2 at dim -1;
+    # bits drawn in that plate have no axis beyond the plates' batch dims
+    nesting = max((-dim for dim, _ in plates), default=0)
+    return not (dict(plates).get(-1) == 2 and len(shape) <= nesting)
 
-    ``options`` has the K alternatives along its first axis. An integer ``z`` of shape
-    ``B`` gives ``options[z]`` of shape ``B + options.shape[1:]`` (what exact enumeration
-    and NUTS over enumerated sites feed the model). A floating ``z`` of shape ``B + (K,)``
-    on the simplex (a relaxed or one-hot sample) gives ``sum_k z[..., k] * options[k]``,
-    of the same shape. One model body thus serves enumeration, NUTS and relaxed SVI.
+
+def choose(b: Backend, z, options, one_hot: bool | None = None):
+    """``options[z]`` for an integer ``z``; the matching convex combination for a
+    relaxed (or hard, floating) one-hot ``z`` or bit ``z``.
+
+    ``options`` has the K alternatives along its first axis. Whatever ``z`` is, the
+    result has shape ``B + options.shape[1:]``, with ``B`` the batch shape of ``z``, so
+    one model body serves enumeration, NUTS and relaxed SVI:
+
+    - an integer (or boolean) ``z`` of shape ``B`` gives ``options[z]`` (what exact
+      enumeration, NUTS over enumerated sites and NumPyro's ``Bernoulli`` feed the model);
+    - a floating one-hot ``z`` of shape ``B + (K,)`` on the simplex (a relaxed or hard
+      one-hot sample) gives ``sum_k z[..., k] * options[k]``;
+    - a floating bit ``z`` of shape ``B``, in [0, 1] (a relaxed Bernoulli value, or
+      Pyro's floating 0/1 ``Bernoulli`` sample), chooses between ``K = 2`` options:
+      ``(1 - z) * options[0] + z * options[1]``, which is ``options[z]`` for a hard bit.
+
+    With ``one_hot=None`` (default) a floating ``z`` is a one-hot when ``K != 2``, and a
+    bit when ``K = 2`` and its last axis is not of length 2. When ``K = 2`` and its last
+    axis has length 2, the shape alone cannot tell a one-hot of two classes from bits
+    in a plate of size 2; ``choose`` reads ``z`` as bits when a plate of size 2 is active
+    at dim -1 and ``z`` has no more axes than the active plates have dims (bits drawn in
+    those plates), else as a one-hot. Called outside the plate its bits were drawn in, or
+    on a one-hot drawn outside an enclosing plate of size 2, pass ``one_hot=False`` or
+    ``one_hot=True`` to say which ``z`` is.
+
+    Example (a bit per datum selects one of two means, in a plate of any size)::
+
+        with plate("data", len(x)):
+            b = sample("b", Bernoulli(0.5))  # relaxed by relax(): a value in (0, 1)
+            sample("x", Normal(choose(b, means), 1.0), obs=x)  # means of shape (2,)
+
+    :param z: integer labels, or floating one-hots or bits, as described above.
+    :param options: the K alternatives along the first axis.
+    :param one_hot: whether a floating ``z`` holds one-hot vectors (``True``) or bits
+        (``False``); ``None`` infers it from the shapes and the active plates.
+    :raises ValueError: when a one-hot ``z``'s last axis is not of length K, or bits are
+        given more or fewer than two options.
     """
+    if one_hot not in (None, True, False):
+        raise ValueError(f"choose: one_hot must be None, True or False, got {one_hot!r}")
     z, options = b.as_array(z, None), b.as_array(options, None)
     if not b.is_floating(z):
-        return options[z]
-    if z.shape[-1] != options.shape[0]:
+        return options[z * 1]  # a boolean z indexes as 0/1, not as a mask
+    num_options = options.shape[0]
+    if one_hot is None:
+        one_hot = _reads_as_one_hot(tuple(z.shape), num_options, b.plates())
+    if one_hot:
+        if not z.shape or z.shape[-1] != num_options:
+            raise ValueError(
+                f"choose: one-hot z of shape {tuple(z.shape)} must have {num_options} "
+                f"categories on its last axis, one per option (options has {num_options} "
+                "along its first axis)"
+            )
+        return b.tensordot(z, options)
+    if num_options != 2:
         raise ValueError(
-            f"choose: relaxed z has {z.shape[-1]} categories on its last axis but options "
-            f"has {options.shape[0]} along its first"
+            f"choose: a bit z chooses between 2 options, but options has {num_options} "
+            "along its first axis"
         )
-    return b.tensordot(z, options)
+    z = z.reshape(tuple(z.shape) + (1,) * (len(options.shape) - 1))
+    return (1 - z) * options[0] + z * options[1]
 
 
 ASSIGNMENTS_DOC = r"""Posterior class probabilities and MAP labels of every relaxed site of a fitted
@@ -337,8 +393,8 @@ def backend_api(reparam_class: type[RelaxReparam], module: str) -> tuple:
     def relax_(model: Callable, temperature: Any = 1.0, density: str = DEFAULT_DENSITY):
         return model_class(model, temperature, density)
 
-    def choose_(z, options):
-        return choose(b, z, options)
+    def choose_(z, options, one_hot: bool | None = None):
+        return choose(b, z, options, one_hot)
 
     def is_relaxable_(msg: dict) -> bool:
         return is_relaxable(b, msg)

@@ -22,6 +22,15 @@ def _is_observed(msg: dict) -> bool:
     return bool(msg.get("is_observed")) or msg.get("value") is not None
 
 
+def _active_plates() -> tuple[tuple[int, int], ...]:
+    # NumPyro has no public query of the enclosing plates (Pyro's get_plates)
+    return tuple(
+        (handler.dim, handler.subsample_size)
+        for handler in numpyro.primitives._PYRO_STACK
+        if isinstance(handler, numpyro.plate)
+    )
+
+
 BACKEND = Backend(
     dist=_dist,
     constraints=constraints,
@@ -50,6 +59,7 @@ BACKEND = Backend(
     sample=numpyro.sample,
     reparam=reparam,
     is_observed=_is_observed,
+    plates=_active_plates,
     docs={
         "backend": "numpyro",
         "framework": "NumPyro",

@@ -240,11 +240,14 @@ fit = _fit.fit_function(
 
 
 def _non_finite_gradients(svi: SVI, state, args, kwargs) -> list[str]:
-    """Names of parameters whose value after the failing step would be non-finite."""
+    """Names of parameters whose value after the failing step would be non-finite; a
+    leaf of a nested parameter (a module's pytree, as AutoIAFNormal's) is named by its
+    path, ``param/leaf``."""
     with numpyro.validation_enabled(False):
         new_state, _ = svi.update(state, *args, **kwargs)
+    leaves = jax.tree_util.tree_flatten_with_path(svi.get_params(new_state))[0]
     return sorted(
-        name
-        for name, value in svi.get_params(new_state).items()
+        jax.tree_util.keystr(path, simple=True, separator="/")
+        for path, value in leaves
         if not np.all(np.isfinite(np.asarray(value)))
     )

@@ -8,6 +8,7 @@ import pyro.distributions.transforms
 import torch
 from pyro import poutine
 from pyro.distributions.torch_distribution import ExpandedDistribution
+from pyro.poutine.runtime import get_plates
 from torch.distributions import constraints as torch_constraints
 
 import ppl_reparam.pyro.distributions
@@ -47,6 +48,9 @@ BACKEND = Backend(
     sample=pyro.sample,
     reparam=poutine.reparam,
     is_observed=lambda msg: msg["is_observed"],
+    plates=lambda: tuple(
+        (frame.dim, frame.size) for frame in get_plates() if frame.vectorized and frame.dim
+    ),
     docs={
         "backend": "pyro",
         "framework": "Pyro",

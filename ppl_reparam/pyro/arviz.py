@@ -8,6 +8,7 @@ from pyro.poutine.messenger import Messenger
 
 from ppl_reparam import _arviz
 from ppl_reparam._fit import FitResult
+from ppl_reparam.pyro import _xp
 
 __all__ = ["to_inference_data"]
 
@@ -26,41 +27,35 @@ def _prepare(result: FitResult, num_samples: int, seed: int):
     def run(_key, resample: frozenset) -> _arviz.Traces:
         guide_trace = poutine.trace(result.guide).get_trace(*args, **kwargs)
         model = poutine.replay(result.model, trace=guide_trace)
-        model_trace = poutine.trace(model).get_trace(*args, **kwargs)
-        resampled = model_trace
-        if resample:
-            resampled = poutine.trace(_Resample(model, resample)).get_trace(*args, **kwargs)
-        return guide_trace.nodes, model_trace.nodes, resampled.nodes
 
-    def vectorise(draw, single: _arviz.Traces):
+        def traced(fn):
+            return lambda: poutine.trace(fn).get_trace(*args, **kwargs).nodes
+
+        def enumerated(first: int):
+            return traced(poutine.enum(model, first_available_dim=first))()
+
+        model_sites, resampled = _arviz.model_traces(
+            traced(model), traced(_Resample(model, resample)) if resample else None, enumerated
+        )
+        return guide_trace.nodes, model_sites, resampled
+
+    def vectorise(single: _arviz.Traces, latent: tuple, observed: tuple):
         # one plate of all draws, left of every plate of model and guide
-        dim = -1 - _max_plate_nesting(single)
+        dim = -1 - max(_arviz.max_plate_nesting(sites) for sites in single)
 
         def drawn(keys):
             with pyro.plate(_DRAWS_PLATE, len(keys), dim=dim):
-                return draw(None)
+                traces = run(None, frozenset(observed))
+                return _arviz.groups(traces, latent, observed, _xp.logsumexp)
 
         return drawn
 
-    return run, vectorise, [None] * num_samples, _numpy  # Pyro draws from its global RNG
+    # Pyro draws from its global RNG: the keys only count the draws
+    return run, vectorise, [None] * num_samples, _numpy, _xp.logsumexp
 
 
 def _numpy(x) -> np.ndarray:
     return torch.as_tensor(x).detach().cpu().numpy()
-
-
-def _max_plate_nesting(traces: _arviz.Traces) -> int:
-    return max(
-        (
-            -frame.dim
-            for sites in traces
-            for site in sites.values()
-            if site["type"] == "sample"
-            for frame in site["cond_indep_stack"]
-            if frame.vectorized and frame.dim is not None
-        ),
-        default=0,
-    )
 
 
 to_inference_data = _arviz.export_function(
@@ -69,6 +64,11 @@ to_inference_data = _arviz.export_function(
     how=": the guide and the model under one ``pyro.plate`` of all draws",
     params=" (its parameters are loaded into the param store)",
     seed="seeds Pyro's RNGs before drawing.",
+    enum_how="(``poutine.enum``)",
+    speed=(
+        "Pyro runs eagerly: nothing is compiled, and the one vectorised run takes time\n"
+        "    linear in ``num_samples``."
+    ),
 )
 
 

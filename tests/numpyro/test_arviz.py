@@ -123,6 +123,58 @@ def test_export_runs_guide_and_model_a_bounded_number_of_times():
     assert idata.posterior_predictive["y"].shape == (4, 1000, 5)
 
 
+def test_a_second_export_of_a_fit_reuses_the_compiled_draws():
+    calls = []
+
+    def counted(y):
+        calls.append(1)
+        normal_mean(y)
+
+    result = _one_parameter_fit(counted)
+    first = to_inference_data(result, num_samples=400, seed=3)
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to a loop over draws
+        again = to_inference_data(result, num_samples=400, seed=3)
+        other = to_inference_data(result, num_samples=1200, seed=4)
+    # each call runs one eager draw to learn the sites; the vmapped draw is not retraced
+    # (400 and 1200 draws both run in chunks of 512)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(again.posterior["mu"].values, first.posterior["mu"].values)
+    assert other.posterior["mu"].shape == (4, 300)
+    assert len(np.unique(other.posterior["mu"].values)) == 1200  # padding draws cut off
+
+
+def test_a_model_that_needs_concrete_data_still_exports_vectorised():
+    import scipy.stats
+
+    idx = np.asarray([0, 1, 1, 2, 0, 2])
+    y = np.asarray([0.3, 1.2, 0.8, -0.1, 0.6, 2.0])
+
+    def grouped(idx, y):
+        num_groups = int(np.max(idx)) + 1  # NumPy on the data: fails if idx is traced
+        with numpyro.plate("groups", num_groups):
+            mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        with numpyro.plate("data", len(idx)):
+            numpyro.sample("y", dist.Normal(mu[idx], 1.0), obs=y)
+
+    def guide(idx, y):
+        loc = numpyro.param("loc", jnp.zeros(int(np.max(idx)) + 1))
+        with numpyro.plate("groups", len(loc)):
+            numpyro.sample("mu", dist.Normal(loc, 0.5))
+
+    from ppl_reparam._fit import FitResult
+
+    params = {"loc": jnp.array([-1.0, 0.5, 2.0])}
+    result = FitResult(params, [], grouped, guide, (idx, y), {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to a loop over draws
+        idata = to_inference_data(result, num_samples=40)
+    mu = idata.posterior["mu"].values.reshape(-1, 3)
+    expected = scipy.stats.norm.logpdf(y, mu[:, idx], 1.0)
+    np.testing.assert_allclose(idata.log_likelihood["y"].values.reshape(-1, 6), expected, rtol=1e-5)
+
+
 def test_vectorised_draws_match_the_guide_and_scipy_log_likelihood():
     import scipy.stats
 
