@@ -103,8 +103,8 @@ def _step(loss, optim, model, guide, args, kwargs) -> float:
 def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwargs) -> list:
     """Run the phase in the global param store and leave the best start's parameters
     there (their optimizer state in ``optim``); returns the losses of its steps, which
-    the main loop continues (``[]`` when there is no phase)."""
-    num_starts = _multistart.resolve_num_starts(num_starts, solves_ode(model, args, kwargs))
+    the main loop continues (``[]`` when there is no phase). ``num_starts``: an integer
+    (see :func:`ppl_reparam._multistart.resolve_num_starts`)."""
     if num_starts == 1 or num_steps == 0:
         return []
     store = pyro.get_param_store()
