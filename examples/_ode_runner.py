@@ -24,7 +24,7 @@ def reference(example) -> dict | None:
     return json.loads(REFERENCE.read_text()).get(example.NAME)
 
 
-def _numpyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
+def _numpyro_fit(example, steps: int, seed: int, draws: int, predict: bool, correlation=None):
     import jax
     import jax.numpy as jnp
     from numpyro.infer import Predictive
@@ -35,7 +35,7 @@ def _numpyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
     jax.config.update("jax_enable_x64", True)
     data = example.load_data()
     kwargs = {k: jnp.asarray(v) for k, v in example.model_args(data).items()}
-    guide = AutoPathwiseGuide(example.numpyro_model)
+    guide = AutoPathwiseGuide(example.numpyro_model, correlation=correlation)
     start = time.perf_counter()
     result = fit(
         example.numpyro_model, guide, num_steps=steps, seed=seed, progress_bar=False, **kwargs
@@ -57,7 +57,7 @@ def _numpyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
     return latents, np.asarray(predicted), wall, result.losses
 
 
-def _pyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
+def _pyro_fit(example, steps: int, seed: int, draws: int, predict: bool, correlation=None):
     import pyro
     import torch
     from pyro.infer import Predictive
@@ -76,7 +76,7 @@ def _pyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
         }
 
     kwargs = tensors(example.model_args(data))
-    guide = AutoPathwiseGuide(example.pyro_model)
+    guide = AutoPathwiseGuide(example.pyro_model, correlation=correlation)
     start = time.perf_counter()
     result = fit(
         example.pyro_model, guide, num_steps=steps, seed=seed, progress_bar=False, **kwargs
@@ -96,15 +96,22 @@ def _pyro_fit(example, steps: int, seed: int, draws: int, predict: bool):
 
 
 def fit_posterior(
-    example, backend: str, steps: int, seed: int = 0, draws: int = 4000, predict: bool = True
+    example,
+    backend: str,
+    steps: int,
+    seed: int = 0,
+    draws: int = 4000,
+    predict: bool = True,
+    correlation=None,
 ):
-    """Fit the example's model with ``fit(model, AutoPathwiseGuide(model), ...,
-    num_steps=steps)`` (every other setting at its default) and return the latent draws
+    """Fit the example's model with ``fit(model, AutoPathwiseGuide(model,
+    correlation=correlation), ..., num_steps=steps)`` (every other setting at its
+    default: mean-field unless ``correlation`` is given) and return the latent draws
     (site -> (draws, ...)), posterior predictive draws of ``PREDICTED`` (``None`` with
     ``predict=False``: Pyro draws them one model run, one solve, at a time), the wall
     time of fitting and drawing the latents, and the losses."""
     run = {"numpyro": _numpyro_fit, "pyro": _pyro_fit}[backend]
-    return run(example, steps, seed, draws, predict)
+    return run(example, steps, seed, draws, predict, correlation)
 
 
 def compare(example, latents: dict, ref: dict) -> dict:
@@ -155,7 +162,9 @@ def plot_trajectories(example, data: dict, predicted: np.ndarray, path: Path) ->
     plt.close(fig)
 
 
-def plot_marginals(example, latents: dict, ref: dict | None, path: Path) -> None:
+def plot_marginals(example, fits: dict, ref: dict | None, path: Path) -> None:
+    """Histograms of each latent element: one per SVI posterior in ``fits`` (label ->
+    latent draws) and the NUTS draws of ``ref``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,8 +175,9 @@ def plot_marginals(example, latents: dict, ref: dict | None, path: Path) -> None
     ]
     fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 2.6), squeeze=False)
     for ax, (site, i, label) in zip(axes[0], labels, strict=True):
-        svi = latents[site].reshape(len(latents[site]), -1)[:, i]
-        ax.hist(svi, bins=40, density=True, alpha=0.5, label="SVI")
+        for name, latents in fits.items():
+            svi = latents[site].reshape(len(latents[site]), -1)[:, i]
+            ax.hist(svi, bins=40, density=True, alpha=0.4, label=name)
         if ref is not None:
             nuts = np.asarray(ref["sites"][site]["draws"])
             nuts = nuts.reshape(len(nuts), -1)[:, i]
@@ -181,20 +191,37 @@ def plot_marginals(example, latents: dict, ref: dict | None, path: Path) -> None
 
 
 def run(example, backend: str, out: Path, steps: int, seed: int) -> dict:
-    """Fit ``example`` in ``backend``, write its two figures under ``out`` and return the
-    summary (see :func:`examples._common.run_example`)."""
+    """Fit ``example`` in ``backend`` with the mean-field guide (the default) and with a
+    full-rank copula (``correlation="full"``), write the two figures under ``out``
+    (trajectories of the mean-field fit; marginals of both against NUTS) and return
+    the summary (see :func:`examples._common.run_example`): the mean-field fit's at the
+    top level, the full-rank fit's under ``"correlated"``."""
     data = example.load_data()
     # a short run is a quick look: fewer posterior draws (each solves the ODE once)
     draws = min(4000, max(100, steps))
     latents, predicted, wall, losses = fit_posterior(example, backend, steps, seed, draws)
+    full, _, full_wall, full_losses = fit_posterior(
+        example, backend, steps, seed, draws, predict=False, correlation="full"
+    )
     stem = f"{example.NAME}_{backend}"
     figures = [f"{stem}_trajectories.png", f"{stem}_marginals.png"]
     ref = reference(example)
     plot_trajectories(example, data, predicted, out / figures[0])
-    plot_marginals(example, latents, ref, out / figures[1])
+    fits = {"SVI mean-field": latents, "SVI full-rank": full}
+    plot_marginals(example, fits, ref, out / figures[1])
+    summary = _summary(latents, wall, losses, ref, example)
+    summary = {"figures": figures, "posterior_draws": draws, **summary}
+    summary["correlated"] = {
+        "correlation": "full",
+        **_summary(full, full_wall, full_losses, ref, example),
+    }
+    if ref is not None:
+        summary["nuts_wall_time_s"] = ref["wall_time_s"]
+    return summary
+
+
+def _summary(latents: dict, wall: float, losses: list, ref: dict | None, example) -> dict:
     summary = {
-        "figures": figures,
-        "posterior_draws": draws,
         "svi_wall_time_s": wall,
         "final_loss": float(np.mean(losses[-100:])),
         "posterior": {
@@ -204,7 +231,6 @@ def run(example, backend: str, out: Path, steps: int, seed: int) -> dict:
     }
     if ref is not None:
         summary["against_nuts"] = compare(example, latents, ref)
-        summary["nuts_wall_time_s"] = ref["wall_time_s"]
     return summary
 
 

@@ -1,5 +1,6 @@
 """Backend-neutral pieces of the fit loop (no torch or jax import)."""
 
+import dataclasses
 import math
 import pickle
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ppl_reparam._multistart import check_num_starts
+from ppl_reparam._multistart import check_num_starts, resolve_num_starts
 from ppl_reparam._relax import TEMPERATURE_KWARG, RelaxedModel
 from ppl_reparam.schedules import Constant, Schedule
 
@@ -36,10 +37,13 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         the guide's own start and the best prior draws by log joint density, a tenth of
         the budget each (100 to 500 steps), the best by ELBO continued; its steps count
         against ``num_steps``. {num_starts}
-    :param average_last: ``None`` (default) or an integer ``n`` in ``[1, num_steps]``:
-        return the Polyak average of the iterates after each of the last ``n`` steps
-        instead of the last iterate (SVI's iterates jitter by about the learning rate
-        around the optimum; their average does not). The average is taken in the
+    :param average_last: an integer ``n`` in ``[1, num_steps]``: return the Polyak
+        average of the iterates after each of the last ``n`` steps instead of the last
+        iterate (SVI's iterates jitter by about the learning rate around the optimum;
+        their average does not). ``0``: the last iterate. ``None`` (default): automatic,
+        the last ``num_steps // 10`` iterates for a model that solves an ODE with
+        ``ode.solve`` (whose posterior ridges the last iterate wanders along), the last
+        iterate for any other. The average is taken in the
         unconstrained space the optimizer works in, and mapped to the constrained space
         once: a positive parameter is the exp/softplus of its mean unconstrained value.
         ``losses`` stay per step. {average_note}
@@ -114,7 +118,7 @@ class FitCall:
         """The running average of this fit's last iterates (``None``: no averaging),
         resumed from ``checkpoint`` if given; ``tree_map`` maps over nested parameters
         (default: a flat ``name -> array`` dict)."""
-        if self.average_last is None:
+        if not self.average_last:  # None or 0: no averaging
             return None
         average = IterateAverage(self.num_steps - self.average_last, tree_map or _dict_map)
         if checkpoint is not None:
@@ -303,12 +307,47 @@ def check_average_last(average_last: int | None, num_steps: int) -> None:
     if (
         isinstance(average_last, bool)
         or not isinstance(average_last, int)
-        or not 1 <= average_last <= num_steps
+        or not 0 <= average_last <= num_steps
     ):
         raise ValueError(
-            f"fit: `average_last` must be None or an integer in [1, num_steps] = "
-            f"[1, {num_steps}], got {average_last!r}"
+            f"fit: `average_last` must be None (automatic), 0 (no averaging) or an "
+            f"integer in [1, num_steps] = [1, {num_steps}], got {average_last!r}"
         )
+
+
+#: fraction of the steps whose iterates ``fit`` averages by default for a model that
+#: solves an ODE (see :func:`resolve_average_last`)
+ODE_AVERAGE_FRACTION = 10
+
+
+def resolve_average_last(average_last: int | None, solves_ode: bool, num_steps: int) -> int | None:
+    """The number of last iterates to average (``None``: none), from fit's argument.
+
+    ``None`` is automatic: the last ``num_steps // 10`` (at least 1) for a model that
+    solves an ODE, none for any other. Why: an ODE model's posterior is often a narrow
+    curved ridge (SIR's beta / gamma at fixed R0), along which Adam's last iterate
+    wanders by several tenths of a posterior sd while the loss has long converged; the
+    mean of the last 10% of the iterates sits on the optimum (SIR, 5 seeds: worst error
+    0.20-0.31 sd with the last iterate, 0.06-0.10 with the average). A longer window
+    would reach back to iterates still converging (Lotka-Volterra's slow initial state:
+    the last 25% misses where the last 10% meets the bar). ``0`` turns averaging off."""
+    if average_last == 0:
+        return None
+    if average_last is not None:
+        return average_last
+    if not solves_ode or num_steps == 0:
+        return None
+    return max(num_steps // ODE_AVERAGE_FRACTION, 1)
+
+
+def resolve_defaults(call: "FitCall", solves_ode: bool) -> "FitCall":
+    """``call`` with its automatic settings (``num_starts``, ``average_last`` given as
+    ``None``) resolved for a model that does or does not solve an ODE."""
+    return dataclasses.replace(
+        call,
+        num_starts=resolve_num_starts(call.num_starts, solves_ode),
+        average_last=resolve_average_last(call.average_last, solves_ode, call.num_steps),
+    )
 
 
 def _dict_map(f: Callable, *dicts: dict) -> dict:

@@ -68,9 +68,9 @@ def screened_draws(model, rng_key, k: int, args, kwargs) -> list[dict]:
 
 def multistart(svi: SVI, state, model, seed: int, num_starts, num_steps: int, args, kwargs):
     """The state to start the main loop from, and the losses of the steps it took:
-    ``(state, [])`` when there is no multi-start phase."""
+    ``(state, [])`` when there is no multi-start phase. ``num_starts``: an integer (see
+    :func:`ppl_reparam._multistart.resolve_num_starts`)."""
     key = jax.random.PRNGKey(seed)
-    num_starts = _multistart.resolve_num_starts(num_starts, solves_ode(model, key, args, kwargs))
     if num_starts == 1 or num_steps == 0:
         return state, []
     update = jax.jit(lambda s: svi.update(s, *args, **kwargs))

@@ -18,7 +18,7 @@ from numpyro.infer.elbo import ELBO
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
 from ppl_reparam._relax import TEMPERATURE_KWARG
-from ppl_reparam.numpyro._multistart import init, multistart
+from ppl_reparam.numpyro._multistart import init, multistart, solves_ode
 from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
@@ -147,6 +147,7 @@ def _loop(call: _fit.FitCall) -> FitResult:
     losses, start = [], 0
     init_kwargs = call.step_kwargs(0)
     key = jax.random.PRNGKey(call.seed)
+    call = _fit.resolve_defaults(call, solves_ode(model, key, args, init_kwargs))
 
     def result(state, averaged: dict | None = None) -> FitResult:
         kept = call.result_kwargs(len(losses))

@@ -9,7 +9,6 @@ one that holds its parameters as ``PyroModule`` attributes cannot be re-initiali
 from outside and continues from the previous start's values instead."""
 
 import math
-import sys
 
 import numpy as np
 import pyro
@@ -17,6 +16,7 @@ import pyro.infer.util
 import torch
 from pyro import poutine
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
+from pyro.poutine.messenger import Messenger
 
 from ppl_reparam import _multistart
 
@@ -24,20 +24,25 @@ from ppl_reparam import _multistart
 _STEP_ERRORS = (ValueError, RuntimeError, AssertionError)
 
 
-def _ode():
-    """``ppl_reparam.pyro.ode`` if imported (no model can have called ``solve`` if not)."""
-    return sys.modules.get("ppl_reparam.pyro.ode")
+class collect_status(Messenger):
+    """Keep the status messages of the ODE solves run under it (``.records``). Defined
+    here, not in :mod:`ppl_reparam.pyro.ode`, so that a model that imports that module
+    only when it runs is still seen to solve an ODE."""
+
+    def __init__(self):
+        self.records = []
+        super().__init__()
+
+    def _pyro_ode_status(self, msg) -> None:
+        self.records.append(msg)
 
 
 def solves_ode(model, args, kwargs) -> bool:
     """Whether one run of ``model`` (latents drawn from the prior) solves an ODE; leaves
     torch's RNG as it found it, so a model without one fits as if never asked."""
-    ode = _ode()
-    if ode is None:
-        return False
     rng = torch.get_rng_state()
     try:
-        with pyro.validation_enabled(False), torch.no_grad(), ode._collect_status() as collector:
+        with pyro.validation_enabled(False), torch.no_grad(), collect_status() as collector:
             model(*args, **kwargs)
     except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
         return False
@@ -50,11 +55,10 @@ def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
     """The ``k`` prior draws of the latent sites with the highest log joint density
     among ``num_draws`` (one model run each: Pyro cannot map a model over a batch of
     draws); a draw whose ODE solve failed is out."""
-    ode = _ode()
     draws, joint = [], np.full(num_draws, -np.inf)
     with pyro.validation_enabled(False), torch.no_grad():
         for i in range(len(joint)):
-            with ode._collect_status() as collector:
+            with collect_status() as collector:
                 trace = poutine.trace(model).get_trace(*args, **kwargs)
             draws.append(
                 {
@@ -103,8 +107,8 @@ def _step(loss, optim, model, guide, args, kwargs) -> float:
 def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwargs) -> list:
     """Run the phase in the global param store and leave the best start's parameters
     there (their optimizer state in ``optim``); returns the losses of its steps, which
-    the main loop continues (``[]`` when there is no phase)."""
-    num_starts = _multistart.resolve_num_starts(num_starts, solves_ode(model, args, kwargs))
+    the main loop continues (``[]`` when there is no phase). ``num_starts``: an integer
+    (see :func:`ppl_reparam._multistart.resolve_num_starts`)."""
     if num_starts == 1 or num_steps == 0:
         return []
     store = pyro.get_param_store()

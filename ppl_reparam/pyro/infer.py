@@ -13,7 +13,7 @@ from pyro.optim import Adam, PyroOptim
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
-from ppl_reparam.pyro._multistart import multistart
+from ppl_reparam.pyro._multistart import multistart, solves_ode
 from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
@@ -80,6 +80,7 @@ def _set_unconstrained(values: dict) -> None:
 
 def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
+    call = _fit.resolve_defaults(call, solves_ode(model, args, call.step_kwargs(0)))
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
     loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
     losses: list[float] = []

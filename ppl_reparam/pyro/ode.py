@@ -7,12 +7,12 @@ import pyro
 import torch
 import torch.utils._pytree as pytree
 from pyro import poutine
-from pyro.poutine.messenger import Messenger
 from pyro.poutine.runtime import Message, am_i_wrapped, apply_stack
 from torchdiffeq import odeint, odeint_adjoint
 
 from ppl_reparam import _ode
 from ppl_reparam._ode import Status
+from ppl_reparam.pyro._multistart import collect_status
 
 __all__ = ["Status", "failure_report", "solve"]
 
@@ -271,24 +271,13 @@ def _record(name: str, status: torch.Tensor, max_steps: int) -> None:
     apply_stack(msg)
 
 
-class _collect_status(Messenger):
-    """Keep the status messages of the solves run under it."""
-
-    def __init__(self):
-        self.records = []
-        super().__init__()
-
-    def _pyro_ode_status(self, msg) -> None:
-        self.records.append(msg)
-
-
 def failure_report(model, guide, args, kwargs) -> str:
     """The failed solves of one draw of ``guide`` replayed through ``model``, as text
     for :class:`~ppl_reparam.pyro.infer.NonFiniteLossError` ('' when none failed).
     Draws from the current RNG state: reset it to the failing step's to see that step."""
     with pyro.validation_enabled(False), torch.no_grad():
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        with _collect_status() as collector:
+        with collect_status() as collector:
             poutine.replay(model, trace=guide_trace)(*args, **kwargs)
     values = {
         name: site["value"].detach().cpu().numpy()

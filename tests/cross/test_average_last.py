@@ -9,17 +9,30 @@ PRIOR_LOC, PRIOR_SCALE = 1.0, 2.0
 START = {"loc": -2.0, "scale": 1.0}
 
 
-def _model_and_guide(backend: str):
+def _model_and_guide(backend: str, ode: bool = False):
     """x ~ Normal(1, 2) with a point-mass guide at ``loc + scale`` (``scale`` positive):
     the loss, ``(loc + scale - 1)^2 / 8`` plus a constant, has no noise, so each step is
-    Adam on an exact gradient."""
+    Adam on an exact gradient. With ``ode=True`` the prior's mean 1 is the solution of
+    dy/dt = 0, y(0) = 1 at t = 1 by ``ode.solve`` (exactly 1: every stage is 0), which
+    makes it a model that solves an ODE to ``fit``."""
     if backend == "pyro":
         import pyro
         import pyro.distributions as dist
         import torch
 
+        from ppl_reparam.pyro.ode import solve
+
         def model():
-            pyro.sample("x", dist.Normal(torch.tensor(PRIOR_LOC), PRIOR_SCALE))
+            loc = torch.tensor(PRIOR_LOC, dtype=torch.float64)
+            if ode:
+                flat = solve(
+                    lambda t, y, a: 0 * y,
+                    torch.ones(1, dtype=torch.float64),
+                    torch.ones(1, dtype=torch.float64),
+                    t0=0.0,
+                )
+                loc = loc * flat[0, 0]
+            pyro.sample("x", dist.Normal(loc, PRIOR_SCALE))
 
         def guide():
             loc = pyro.param("loc", torch.tensor(START["loc"], dtype=torch.float64))
@@ -35,8 +48,14 @@ def _model_and_guide(backend: str):
     import numpyro
     import numpyro.distributions as dist
 
+    from ppl_reparam.numpyro.ode import solve
+
     def model():
-        numpyro.sample("x", dist.Normal(PRIOR_LOC, PRIOR_SCALE))
+        loc = jnp.asarray(PRIOR_LOC)
+        if ode:
+            flat = solve(lambda t, y, a: 0 * y, jnp.ones(1), jnp.ones(1), t0=0.0)
+            loc = loc * flat[0, 0]
+        numpyro.sample("x", dist.Normal(loc, PRIOR_SCALE))
 
     def guide():
         loc = numpyro.param("loc", jnp.asarray(START["loc"]))
@@ -48,7 +67,7 @@ def _model_and_guide(backend: str):
     return model, guide
 
 
-def _fit(backend: str, **kwargs):
+def _fit(backend: str, ode: bool = False, **kwargs):
     if backend == "pyro":
         import pyro
         from pyro.optim import Adam
@@ -63,7 +82,7 @@ def _fit(backend: str, **kwargs):
         from ppl_reparam.numpyro.infer import fit
 
         optim = optax.adam(LR)
-    model, guide = _model_and_guide(backend)
+    model, guide = _model_and_guide(backend, ode)
     result = fit(model, guide, optim=optim, progress_bar=False, **kwargs)
     return result, {k: float(np.asarray(v)) for k, v in result.params.items()}
 
@@ -151,9 +170,24 @@ def _run_until(backend: str, path, stop_at: int, average_last: int | None = LAST
     path.write_bytes(saved["pickled"])
 
 
-@pytest.mark.parametrize("bad", [0, STEPS + 1, -3, 2.5, True, "10"])
+def test_ode_models_average_the_last_tenth_by_default(backend):
+    """``average_last=None`` (the default) is ``num_steps // 10`` for a model that solves
+    an ODE and no averaging for any other; ``0`` is the last iterate for both."""
+    iterates = _adam_iterates(STEPS)
+    tenth = STEPS // 10
+    assert tenth > 1
+    _, default = _fit(backend.name, ode=True, num_steps=STEPS, num_starts=1)
+    np.testing.assert_allclose(default["loc"], iterates[-tenth:, 0].mean(), rtol=1e-9)
+    np.testing.assert_allclose(default["scale"], np.exp(iterates[-tenth:, 1].mean()), rtol=1e-9)
+    for ode, kwargs in [(True, {"average_last": 0}), (False, {}), (False, {"average_last": 0})]:
+        _, last = _fit(backend.name, ode=ode, num_steps=STEPS, num_starts=1, **kwargs)
+        np.testing.assert_allclose(last["loc"], iterates[-1, 0], rtol=1e-9)
+    assert abs(iterates[-1, 0] - iterates[-tenth:, 0].mean()) > 1e-4  # they differ
+
+
+@pytest.mark.parametrize("bad", [STEPS + 1, -3, 2.5, True, "10"])
 def test_bad_average_last_names_the_argument_and_the_range(backend, bad):
-    with pytest.raises(ValueError, match=rf"`average_last` .*\[1, {STEPS}\].*{bad!r}"):
+    with pytest.raises(ValueError, match=rf"`average_last` .*0 .*\[1, {STEPS}\].*{bad!r}"):
         _fit(backend.name, num_steps=STEPS, average_last=bad)
 
 

@@ -251,6 +251,23 @@ def test_only_models_that_solve_an_ode_get_a_multi_start_phase():
     assert default.losses == single.losses
 
 
+def test_a_model_that_imports_the_ode_module_when_it_runs_is_seen_to_solve_one(monkeypatch):
+    """A model importing ``ppl_reparam.pyro.ode`` in its body (as the examples do) gets the
+    ODE defaults from its first ``fit`` in a fresh process."""
+    import sys
+
+    def model(y):
+        from ppl_reparam.pyro.ode import solve as lazy_solve
+
+        rate = pyro.sample("rate", dist.LogNormal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+        mean = lazy_solve(lambda t, x, r: -r * x, torch.ones(1, dtype=torch.float64), SHORT_TS,
+                          rate, t0=0.0)  # fmt: skip
+        pyro.sample("y", dist.Normal(mean[:, 0], 0.01).to_event(1), obs=y)
+
+    monkeypatch.delitem(sys.modules, "ppl_reparam.pyro.ode")  # as in a fresh process
+    assert solves_ode(model, (torch.exp(-2.0 * SHORT_TS),), {})
+
+
 def test_screening_skips_draws_whose_solve_failed():
     # rates above about 7 need more than 12 steps at these tolerances: those solves fail
     def model(y):
