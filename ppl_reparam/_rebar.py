@@ -219,6 +219,19 @@ def _total(xp: ArrayNamespace, terms: list) -> Array:
     return total
 
 
+def _element_cost(ops: Ops, terms: list, site_frames: dict, ndim: int) -> Any:
+    """The sum of ``terms`` in each element's slice of the plates in ``site_frames``,
+    shape of a site with ``ndim`` batch dims."""
+    cost = 0.0
+    for _, x, frames in terms:
+        axes = local_axes(x.ndim, frames, site_frames)
+        x = ops.sum_keepdims(x, axes) if axes else x
+        if x.ndim > ndim:  # the extra leading axes were summed to size 1
+            x = x.reshape(tuple(x.shape)[x.ndim - ndim :])
+        cost = cost + x
+    return cost
+
+
 def _costs(ops: Ops, sites: list, model_terms: list, guide_terms: list) -> dict:
     """The score coefficient of every element of each discrete site: the terms at or
     after it in program order, in its slice of each of its plates."""
@@ -227,15 +240,41 @@ def _costs(ops: Ops, sites: list, model_terms: list, guide_terms: list) -> dict:
     for site in sites:
         ndim = site.x.ndim - (1 if site.kind == CATEGORICAL else 0)
         later = model_terms[model_order.index(site.name) :] + guide_terms[site.index :]
-        cost = 0.0
-        for _, x, frames in later:
-            axes = local_axes(x.ndim, frames, site.frames)
-            x = ops.sum_keepdims(x, axes) if axes else x
-            if x.ndim > ndim:  # the extra leading axes were summed to size 1
-                x = x.reshape(tuple(x.shape)[x.ndim - ndim :])
-            cost = cost + x
-        costs[site.name] = cost
+        costs[site.name] = _element_cost(ops, later, site.frames, ndim)
     return costs
+
+
+def family_kind(b: Any, family: type) -> str | None:
+    """:data:`CATEGORICAL` or :data:`BERNOULLI` for the backend's Categorical or
+    Bernoulli class ``family``, else ``None``."""
+    return {b.dist.Categorical: CATEGORICAL, b.dist.Bernoulli: BERNOULLI}.get(family)
+
+
+def conditional_logits(
+    ops: Ops, name: str, kind: str, prior_logits: Array, value: Array, run_model: Callable
+) -> Array:
+    r"""The logits of the conditional law of each element of discrete site ``name`` given
+    the values of the other sites: ``run_model(v)`` is the model's trace (its nodes)
+    with the site at ``v`` and the other sites at their values, ``value`` an integer
+    array of the site's shape and ``prior_logits`` the model's (their last axis: the
+    categories). Element :math:`i`'s logit of category :math:`k` is the sum
+    of the log densities of the site and of every later site in element :math:`i`'s
+    slice of each of its plates, with every element at :math:`k`: :math:`\log p(b_i = k
+    \mid \dots)` up to a constant where the site's elements are independent given the
+    other sites and no later site outside its plates depends on them (a mixture's
+    labels); an approximation otherwise. Shape: the site's, ``+ (K,)`` for a Categorical
+    (normalised); the log-odds for a Bernoulli."""
+    xp, b = ops.backend.xp, ops.backend
+    costs = []
+    for k in range(2 if kind == BERNOULLI else prior_logits.shape[-1]):
+        terms = _model_terms(ops, run_model(0 * value + k), [], {})  # keeps value's dtype
+        i = [term[0] for term in terms].index(name)
+        costs.append(_element_cost(ops, terms[i:], terms[i][2], terms[i][1].ndim))
+    if kind == BERNOULLI:
+        return costs[1] - costs[0]
+    k = len(costs)
+    logits = sum(c[..., None] * ops.one_hot(b.as_array(i, c), k, c) for i, c in enumerate(costs))
+    return xp.log_softmax(logits, -1)
 
 
 def _model_terms(ops: Ops, msgs: list, sites: list, values: dict) -> list:

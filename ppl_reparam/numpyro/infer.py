@@ -143,6 +143,8 @@ def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args, kwargs = call.model, call.guide, call.args, call.kwargs
     arrays, structure = _split_arrays(args, kwargs)
     loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
+    if call.average_last is None and isinstance(loss, RelaxedControlVariateELBO):
+        call.average_last = _fit.default_average_last(call.num_steps)
     svi, guarded_update = _cached_step(model, guide, call.optim, loss, structure)
     losses, start = [], 0
     init_kwargs = call.step_kwargs(0)
@@ -223,8 +225,9 @@ fit = _fit.fit_function(
         "multi-start phase are not averaged."
     ),
     num_starts=(
-        "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
-        "spurious optima that a single start falls into), 1 (none) for any other."
+        "Default: 8 for a model that solves an ODE with ``ode.solve`` or has discrete "
+        "latent sites neither enumerated nor relaxed (their ELBOs have spurious optima "
+        "that a single start falls into), 1 (none) for any other."
     ),
     extra="""
     The compiled step is cached (the last 16) per model, guide, optimizer and loss

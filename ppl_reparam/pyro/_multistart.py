@@ -18,7 +18,8 @@ import torch
 from pyro import poutine
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
 
-from ppl_reparam import _multistart
+from ppl_reparam import _multistart, _rebar
+from ppl_reparam.pyro._backend import BACKEND
 
 # the errors a step of a diverging start raises with validation off (torchdiffeq, linalg)
 _STEP_ERRORS = (ValueError, RuntimeError, AssertionError)
@@ -44,6 +45,17 @@ def solves_ode(model, args, kwargs) -> bool:
     finally:
         torch.set_rng_state(rng)
     return bool(collector.records)
+
+
+def has_discrete_latents(model, args, kwargs) -> bool:
+    """Whether one run of ``model`` (latents drawn from the prior) has an unobserved
+    discrete site neither enumerated nor relaxed; leaves torch's RNG as it found it."""
+    try:
+        with torch.random.fork_rng(devices=[]), pyro.validation_enabled(False):
+            trace = poutine.trace(model).get_trace(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
+        return False
+    return _rebar.has_discrete_latents(BACKEND, trace.nodes.values())
 
 
 def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
@@ -104,7 +116,10 @@ def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwar
     """Run the phase in the global param store and leave the best start's parameters
     there (their optimizer state in ``optim``); returns the losses of its steps, which
     the main loop continues (``[]`` when there is no phase)."""
-    num_starts = _multistart.resolve_num_starts(num_starts, solves_ode(model, args, kwargs))
+    if num_starts is None:
+        num_starts = _multistart.resolve_num_starts(
+            num_starts, solves_ode(model, args, kwargs), has_discrete_latents(model, args, kwargs)
+        )
     if num_starts == 1 or num_steps == 0:
         return []
     store = pyro.get_param_store()
