@@ -140,7 +140,8 @@ def pyro_fit(
     guide = AutoPathwiseGuide(model)
     xt = torch.as_tensor(x, dtype=torch.float32)
     # ClippedAdam's lrd: the learning rate decays geometrically to 5% over the fit
-    optim = pyro.optim.ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps) if decay else 1.0})
+    decaying = pyro.optim.ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps)})
+    optim = decaying if decay else pyro.optim.Adam({"lr": lr})  # fit's default at lr 0.01
     fit(
         model,
         guide,

@@ -10,9 +10,9 @@ from numpyro.infer import SVI, Predictive, init_to_value
 from numpyro.infer.util import log_density
 from numpyro.primitives import Messenger
 
-from ppl_reparam import _multistart, _rebar
+from ppl_reparam import _multistart
 from ppl_reparam._ode import STATUS_TYPE
-from ppl_reparam.numpyro._backend import BACKEND
+from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO
 
 
 class collect_status(Messenger):
@@ -33,14 +33,6 @@ def solves_ode(model, rng_key, args, kwargs) -> bool:
     with numpyro.validation_enabled(False), collector:
         handlers.seed(model, rng_key)(*args, **kwargs)
     return bool(collector.records)
-
-
-def has_discrete_latents(model, rng_key, args, kwargs) -> bool:
-    """Whether one run of ``model`` (latents drawn from the prior) has an unobserved
-    discrete site neither enumerated nor relaxed."""
-    with numpyro.validation_enabled(False):
-        trace = handlers.trace(handlers.seed(model, rng_key)).get_trace(*args, **kwargs)
-    return _rebar.has_discrete_latents(BACKEND, trace.values())
 
 
 def init(svi: SVI, rng_key, args, kwargs, values: dict | None = None):
@@ -80,10 +72,9 @@ def multistart(svi: SVI, state, model, seed: int, num_starts, num_steps: int, ar
     ``(state, [])`` when there is no multi-start phase."""
     key = jax.random.PRNGKey(seed)
     if num_starts is None:
+        discrete = isinstance(svi.loss, RelaxedControlVariateELBO)
         num_starts = _multistart.resolve_num_starts(
-            num_starts,
-            solves_ode(model, key, args, kwargs),
-            has_discrete_latents(model, key, args, kwargs),
+            num_starts, solves_ode(model, key, args, kwargs), discrete
         )
     if num_starts == 1 or num_steps == 0:
         return state, []

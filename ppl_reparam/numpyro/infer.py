@@ -225,9 +225,9 @@ fit = _fit.fit_function(
         "multi-start phase are not averaged."
     ),
     num_starts=(
-        "Default: 8 for a model that solves an ODE with ``ode.solve`` or has discrete "
-        "latent sites neither enumerated nor relaxed (their ELBOs have spurious optima "
-        "that a single start falls into), 1 (none) for any other."
+        "Default: 8 for a model that solves an ODE with ``ode.solve``, or when the loss "
+        "is ``RelaxedControlVariateELBO`` (the default for discrete latent sites); their "
+        "ELBOs have spurious optima that a single start falls into. 1 (none) for any other."
     ),
     extra="""
     The compiled step is cached (the last 16) per model, guide, optimizer and loss

@@ -10,6 +10,8 @@ from outside and continues from the previous start's values instead."""
 
 import math
 import sys
+from contextlib import nullcontext
+from types import SimpleNamespace
 
 import numpy as np
 import pyro
@@ -18,9 +20,10 @@ import torch
 from pyro import poutine
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
 
-from ppl_reparam import _multistart, _rebar
-from ppl_reparam.pyro._backend import BACKEND
+from ppl_reparam import _multistart
+from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO
 
+_NO_SOLVES = SimpleNamespace(records=())
 # the errors a step of a diverging start raises with validation off (torchdiffeq, linalg)
 _STEP_ERRORS = (ValueError, RuntimeError, AssertionError)
 
@@ -47,17 +50,6 @@ def solves_ode(model, args, kwargs) -> bool:
     return bool(collector.records)
 
 
-def has_discrete_latents(model, args, kwargs) -> bool:
-    """Whether one run of ``model`` (latents drawn from the prior) has an unobserved
-    discrete site neither enumerated nor relaxed; leaves torch's RNG as it found it."""
-    try:
-        with torch.random.fork_rng(devices=[]), pyro.validation_enabled(False):
-            trace = poutine.trace(model).get_trace(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
-        return False
-    return _rebar.has_discrete_latents(BACKEND, trace.nodes.values())
-
-
 def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
     """The ``k`` prior draws of the latent sites with the highest log joint density
     among ``num_draws`` (one model run each: Pyro cannot map a model over a batch of
@@ -66,7 +58,9 @@ def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
     draws, joint = [], np.full(num_draws, -np.inf)
     with pyro.validation_enabled(False), torch.no_grad():
         for i in range(len(joint)):
-            with ode._collect_status() as collector:
+            # no ppl_reparam.pyro.ode imported: the model solves no ODE, nothing to collect
+            collect = ode._collect_status() if ode is not None else nullcontext(_NO_SOLVES)
+            with collect as collector:
                 trace = poutine.trace(model).get_trace(*args, **kwargs)
             draws.append(
                 {
@@ -117,8 +111,9 @@ def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwar
     there (their optimizer state in ``optim``); returns the losses of its steps, which
     the main loop continues (``[]`` when there is no phase)."""
     if num_starts is None:
+        discrete = isinstance(loss, RelaxedControlVariateELBO)
         num_starts = _multistart.resolve_num_starts(
-            num_starts, solves_ode(model, args, kwargs), has_discrete_latents(model, args, kwargs)
+            num_starts, solves_ode(model, args, kwargs), discrete
         )
     if num_starts == 1 or num_steps == 0:
         return []

@@ -158,9 +158,9 @@ fit = _fit.fit_function(
     seed="seeds Pyro's RNGs at the start of a fresh run.",
     returns="",
     num_starts=(
-        "Default: 8 for a model that solves an ODE with ``ode.solve`` or has discrete "
-        "latent sites neither enumerated nor relaxed (their ELBOs have spurious optima "
-        "that a single start falls into), 1 (none) for any other."
+        "Default: 8 for a model that solves an ODE with ``ode.solve``, or when the loss "
+        "is ``RelaxedControlVariateELBO`` (the default for discrete latent sites); their "
+        "ELBOs have spurious optima that a single start falls into. 1 (none) for any other."
     ),
     average_note=("The param store holds the average after the fit (the guide samples from it)."),
     extra="\n    Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
