@@ -516,7 +516,9 @@ ELBO_DOC = r"""The ELBO with unbiased, low-variance gradients for discrete laten
     sites and model parameters get the pathwise gradient of :math:`f(b)`.
 
     The score term of each element of a site sees only the terms that can depend on it:
-    sites at or after it in program order, in its slice of every plate it is in.
+    sites at or after it in program order, in its slice of every plate it is in. The
+    explicit derivative of :math:`-\log q(b)` in :math:`\nabla_\theta f(b)` (minus the
+    score, of mean zero) is left out, as in Pyro's ``Trace_ELBO``.
 
     What the model must allow: at the relaxed evaluations the discrete site's value is a
     relaxed one-hot vector (a bit in (0, 1)) instead of an integer (a 0/1 bit), and its
