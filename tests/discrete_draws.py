@@ -20,6 +20,28 @@ def _per_replicate(model_name: str, logits, reps: int) -> np.ndarray:
     return np.broadcast_to(logits, (reps,) + shape).copy()
 
 
+def _pyro_bit(reps: int, init):
+    """The Bernoulli model replicated ``reps`` times, and its guide (logits ``init``)."""
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    x = torch.as_tensor(BERNOULLI_X, dtype=torch.float64)
+
+    def model():
+        with pyro.plate("rep", reps, dim=-1):
+            b = pyro.sample("b", dist.Bernoulli(torch.tensor(P1, dtype=x.dtype)))
+            with pyro.plate("obs", len(x), dim=-2):
+                pyro.sample("x", dist.Normal(2 * b - 1, 1.0), obs=x[:, None])
+
+    def guide():
+        theta = pyro.param("theta", init)
+        with pyro.plate("rep", reps, dim=-1):
+            pyro.sample("b", dist.Bernoulli(logits=theta))
+
+    return model, guide
+
+
 def pyro_draws(
     model_name,
     logits,
@@ -45,19 +67,7 @@ def pyro_draws(
     pyro.set_rng_seed(seed)
     init = torch.as_tensor(_per_replicate(model_name, logits, reps), dtype=f64)
     if model_name == "bernoulli":
-        x = torch.as_tensor(BERNOULLI_X, dtype=f64)
-
-        def model():
-            with pyro.plate("rep", reps, dim=-1):
-                b = pyro.sample("b", dist.Bernoulli(torch.tensor(P1, dtype=f64)))
-                with pyro.plate("obs", len(x), dim=-2):
-                    pyro.sample("x", dist.Normal(2 * b - 1, 1.0), obs=x[:, None])
-
-        def guide():
-            theta = pyro.param("theta", init)
-            with pyro.plate("rep", reps, dim=-1):
-                pyro.sample("b", dist.Bernoulli(logits=theta))
-
+        model, guide = _pyro_bit(reps, init)
     else:
         x, means = (torch.as_tensor(a, dtype=f64) for a in (MIXTURE_X, MEANS))
 
@@ -183,19 +193,7 @@ def _pyro_upstream(model_name, init, loss, reps, seed, data_plate):
     pyro.set_rng_seed(seed)
     init = torch.as_tensor(np.broadcast_to(init, (reps,) + init.shape).copy(), dtype=f64)
     if model_name == "bernoulli":
-        x = torch.as_tensor(BERNOULLI_X, dtype=f64)
-
-        def model():
-            with pyro.plate("rep", reps, dim=-1):
-                b = pyro.sample("b", dist.Bernoulli(torch.tensor(P1, dtype=f64)))
-                with pyro.plate("obs", len(x), dim=-2):
-                    pyro.sample("x", dist.Normal(2 * b - 1, 1.0), obs=x[:, None])
-
-        def guide():
-            theta = pyro.param("theta", init)
-            with pyro.plate("rep", reps, dim=-1):
-                pyro.sample("b", dist.Bernoulli(logits=theta))
-
+        model, guide = _pyro_bit(reps, init)
     elif data_plate:
         x, means = (torch.as_tensor(a, dtype=f64) for a in (MIXTURE_X, MEANS))
 
