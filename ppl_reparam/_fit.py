@@ -43,8 +43,8 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         unconstrained space the optimizer works in, and mapped to the constrained space
         once: a positive parameter is the exp/softplus of its mean unconstrained value.
         ``losses`` stay per step. With ``RelaxedControlVariateELBO`` as the loss (the
-        default for discrete latent sites) the default is the last quarter of the steps
-        (:func:`default_average_last`). {average_note}
+        default for discrete latent sites) the default is the last quarter of the steps,
+        ``num_steps // 4``. {average_note}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
