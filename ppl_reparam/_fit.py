@@ -44,7 +44,7 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         once: a positive parameter is the exp/softplus of its mean unconstrained value.
         ``losses`` stay per step. With ``RelaxedControlVariateELBO`` as the loss (the
         default for discrete latent sites) the default is the last quarter of the steps,
-        ``num_steps // 4``. {average_note}
+        ``num_steps // 4`` (``average_last=1``: the last iterate). {average_note}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
