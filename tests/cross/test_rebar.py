@@ -420,3 +420,32 @@ def test_fit_defaults_to_the_estimator_only_for_discrete_sites_left_to_the_guide
         target = relax(model, 0.5) if not kwargs else model
         loss = estimators.default_loss(target, args, kwargs)
         assert not isinstance(loss, estimators.RelaxedControlVariateELBO)
+
+
+def test_fit_with_the_estimator_averages_the_last_quarter_of_the_iterates_by_default():
+    # Pyro (NumPyro's loop applies the same default; compiling it would cost seconds)
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from ppl_reparam.pyro.guides import AutoPathwiseGuide
+    from ppl_reparam.pyro.infer import fit
+    from ppl_reparam.pyro.relax import choose
+
+    x, means = torch.as_tensor(MIXTURE_X), torch.as_tensor(MEANS)
+
+    def model():
+        shift = pyro.sample("shift", dist.Normal(torch.tensor(0.0, dtype=x.dtype), 1.0))
+        with pyro.plate("data", len(x)):
+            z = pyro.sample("z", dist.Categorical(torch.as_tensor(WEIGHTS)))
+            pyro.sample("x", dist.Normal(choose(z, means) + shift, 1.0), obs=x)
+
+    def params(**options) -> np.ndarray:
+        pyro.clear_param_store()
+        guide = AutoPathwiseGuide(model)
+        result = fit(model, guide, num_steps=8, num_starts=1, progress_bar=False, **options)
+        return np.concatenate([np.ravel(v.detach().numpy()) for v in result.params.values()])
+
+    default = params()
+    np.testing.assert_allclose(default, params(average_last=2), rtol=1e-6)  # 8 // 4
+    assert not np.allclose(default, params(average_last=1))  # the last iterate
