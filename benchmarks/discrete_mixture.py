@@ -10,15 +10,18 @@ posterior sds, and the ratio of SVI to reference posterior sd; then the worst |e
 and the range of sd ratios. Targets: |error| < 0.3 and sd ratio in [0.8, 1.25].
 
 Usage: ``PYTHONPATH=. python benchmarks/discrete_mixture.py [--backend numpyro|pyro]
-[--steps 4000] [--seeds 0 1 2] [--lr 0.01] [--decay] [--num-starts N]
-[--reference draws.npz]``. ``--decay``: Adam's
-learning rate (``--lr``, default 0.01 as fit's) decays to 5% of it over the fit (NumPyro:
-cosine, Pyro: geometric); ``--num-starts``: fit's multi-start phase; ``--average N``: plain
-NumPyro SVI (same loss and guide) with the parameters averaged over the last N steps;
-``--reference``: caches the NUTS draws.
+[--steps 4000] [--seeds 0 1 2] [--lr 0.01] [--decay] [--num-starts N] [--average-last N]
+[--nuts]``. ``--decay``: Adam's learning rate (``--lr``, default 0.01 as fit's) decays to
+5% of it over the fit (NumPyro: cosine, Pyro: geometric); ``--num-starts`` and
+``--average-last``: fit's multi-start phase and iterate averaging; ``--average N``: plain
+NumPyro SVI (same loss and guide) with the parameters averaged over the last N steps.
+The reference is ``data/nuts_reference_mixture.json`` (NUTS, 4000 draws, labels
+enumerated, same data; ``benchmarks/guides.py --make-mixture-reference`` makes it);
+``--nuts`` runs a shorter NUTS (500 + 1000 draws) here instead.
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ import numpy as np
 from tests import mixture_reference as mix
 
 N = 1000
+REFERENCE = Path(__file__).resolve().parent.parent / "data" / "nuts_reference_mixture.json"
 
 
 def nuts_reference(x: np.ndarray) -> dict:
@@ -60,7 +64,7 @@ def _numpyro_model(x):
 
 
 def numpyro_fit(
-    x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01
+    x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01, average_last=None
 ) -> dict:
     import jax
     import jax.numpy as jnp
@@ -80,6 +84,7 @@ def numpyro_fit(
         seed=seed,
         progress_bar=False,
         num_starts=num_starts,
+        average_last=average_last,
     )
     draws = guide.sample_posterior(jax.random.key(seed), result.params, sample_shape=(2000,))
     return {"means": np.asarray(draws["means"]), "w": np.asarray(draws["w"])}
@@ -113,7 +118,9 @@ def numpyro_averaged_fit(x: np.ndarray, steps: int, seed: int, lr: float, averag
     return {"means": np.asarray(draws["means"]), "w": np.asarray(draws["w"])}
 
 
-def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01) -> dict:
+def pyro_fit(
+    x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None, lr=0.01, average_last=None
+) -> dict:
     import pyro
     import pyro.distributions as dist
     import torch
@@ -133,24 +140,47 @@ def pyro_fit(x: np.ndarray, steps: int, seed: int, decay: bool, num_starts=None,
     guide = AutoPathwiseGuide(model)
     xt = torch.as_tensor(x, dtype=torch.float32)
     # ClippedAdam's lrd: the learning rate decays geometrically to 5% over the fit
-    optim = pyro.optim.ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps) if decay else 1.0})
-    fit(model, guide, xt, num_steps=steps, optim=optim, seed=seed, progress_bar=False)
+    decaying = pyro.optim.ClippedAdam({"lr": lr, "lrd": 0.05 ** (1 / steps)})
+    optim = decaying if decay else pyro.optim.Adam({"lr": lr})  # fit's default at lr 0.01
+    fit(
+        model,
+        guide,
+        xt,
+        num_steps=steps,
+        optim=optim,
+        seed=seed,
+        progress_bar=False,
+        num_starts=num_starts,
+        average_last=average_last,
+    )
     with torch.no_grad():
         draws = [guide(xt) for _ in range(2000)]
     return {k: np.stack([d[k].numpy() for d in draws]) for k in ("means", "w")}
 
 
+def summary(draws: dict) -> dict:
+    """``{site: (mean, sd)}`` of ``means`` and ``w``, components relabelled so that their
+    means are closest to the true ones (the order of the stored reference)."""
+    perm = mix.match_labels(draws["means"].mean(0))
+    return {n: (draws[n][:, perm].mean(0), draws[n][:, perm].std(0)) for n in ("means", "w")}
+
+
+def stored_reference() -> dict:
+    """The NUTS reference of ``data/nuts_reference_mixture.json`` (4000 draws, labels
+    enumerated, same data), as :func:`summary` gives it."""
+    sites = json.loads(REFERENCE.read_text())["mixture_2d"]["sites"]
+    return {n: (np.asarray(sites[n]["mean"]), np.asarray(sites[n]["sd"])) for n in ("means", "w")}
+
+
 def compare(ref: dict, svi: dict) -> tuple[np.ndarray, np.ndarray]:
     """Errors of the SVI means in reference sds and SVI / reference sd ratios, for the
-    8 mean coordinates and 4 weights, components matched by their posterior means."""
-    ref_perm = mix.match_labels(ref["means"].mean(0))
-    svi_perm = mix.match_labels(svi["means"].mean(0))
+    8 mean coordinates and 4 weights (``ref``: a :func:`summary`)."""
+    svi = summary(svi)
     errors, ratios = [], []
     for name in ("means", "w"):
-        r, s = ref[name][:, ref_perm], svi[name][:, svi_perm]
-        r, s = r.reshape(len(r), -1), s.reshape(len(s), -1)
-        errors.append((s.mean(0) - r.mean(0)) / r.std(0))
-        ratios.append(s.std(0) / r.std(0))
+        (r_mean, r_sd), (s_mean, s_sd) = ref[name], svi[name]
+        errors.append(np.ravel((s_mean - r_mean) / r_sd))
+        ratios.append(np.ravel(s_sd / r_sd))
     return np.concatenate(errors), np.concatenate(ratios)
 
 
@@ -163,8 +193,11 @@ def main() -> None:
     parser.add_argument(
         "--average", type=int, help="NumPyro SVI averaging the last N steps' parameters"
     )
-    parser.add_argument("--num-starts", type=int, help="fit's multi-start phase (NumPyro)")
-    parser.add_argument("--reference", help="a .npz file caching the NUTS draws")
+    parser.add_argument("--num-starts", type=int, help="fit's multi-start phase")
+    parser.add_argument("--average-last", type=int, help="fit's iterate averaging")
+    parser.add_argument(
+        "--nuts", action="store_true", help="run NUTS here instead of the stored reference"
+    )
     parser.add_argument(
         "--decay", action="store_true", help="learning rate 0.01 decaying to 5%% (default: fit's)"
     )
@@ -172,12 +205,7 @@ def main() -> None:
     np.set_printoptions(precision=2, suppress=True)
     x = mix.draw(N, 0)
     start = time.perf_counter()
-    if args.reference and Path(args.reference).exists():
-        ref = dict(np.load(args.reference))
-    else:
-        ref = nuts_reference(x)
-        if args.reference:
-            np.savez(args.reference, **ref)
+    ref = summary(nuts_reference(x)) if args.nuts else stored_reference()
     print(f"NUTS reference (labels enumerated): {time.perf_counter() - start:.0f} s")
     run = numpyro_fit if args.backend == "numpyro" else pyro_fit
     for seed in args.seeds:
@@ -185,11 +213,13 @@ def main() -> None:
         if args.average:
             draws = numpyro_averaged_fit(x, args.steps, seed, args.lr, args.average)
         else:
-            draws = run(x, args.steps, seed, args.decay, args.num_starts, args.lr)
+            options = {"average_last": args.average_last} if args.average_last else {}
+            draws = run(x, args.steps, seed, args.decay, args.num_starts, args.lr, **options)
         errors, ratios = compare(ref, draws)
         seconds = time.perf_counter() - start
         schedule = f"Adam lr {args.lr}" + (" decaying" if args.decay else "")
         schedule += f", num_starts={args.num_starts}" if args.num_starts else ""
+        schedule += f", average_last={args.average_last}" if args.average_last else ""
         schedule += f", averaged over the last {args.average} steps" if args.average else ""
         print(f"\n{args.backend} seed {seed}: {args.steps} steps, {schedule}, {seconds:.0f} s")
         print("error / sd (means, w):", errors)

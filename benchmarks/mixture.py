@@ -22,7 +22,10 @@ same number of full-batch Adam steps and the same learning rate:
   compiled once);
 - enumerated: ``config_enumerate(model)`` under TraceEnum_ELBO, no z in the guide;
 - score-function: a per-point ``Categorical(logits=q_logits)`` guide for ``"z"`` under
-  TraceGraph_ELBO (no baseline).
+  TraceGraph_ELBO (no baseline);
+- rebar: the same guide under ``RelaxedControlVariateELBO()`` (unbiased gradients of the
+  discrete ELBO, the relaxation as a control variate with its scale and temperature
+  tuned online; ``fit``'s default loss for such a model).
 
 Printed per backend, K and method: the median milliseconds of one SVI step (NumPyro: a
 jitted ``svi.update``, blocked on; Pyro: ``SVI.step``) over all training steps after
@@ -43,7 +46,7 @@ Pyro on a machine whose cores are busy with other work: torch's default intra-op
 pool (one thread per core) can make these small steps 10-50x slower and erratic; pass
 ``--torch-threads 1`` for meaningful Pyro timings there.
 Run: ``python benchmarks/mixture.py [--backend numpyro|pyro|both] [--K 3 10 30 100]
-[--steps 1000] [--lr 0.05] [--torch-threads 1]``.
+[--steps 1000] [--lr 0.05] [--torch-threads 1] [--methods rebar ...]``.
 """
 
 import argparse
@@ -56,7 +59,7 @@ import numpy as np
 
 N, C, D, H, SIGMA = 1000, 2, 8, 64, 0.3
 WARMUP = 20  # steps not timed (NumPyro compiles on the first)
-METHODS = ("relaxed (categorical)", "relaxed (concrete)", "enum", "score")
+METHODS = ("relaxed (categorical)", "relaxed (concrete)", "enum", "score", "rebar")
 DENSITY = {"relaxed (categorical)": "categorical", "relaxed (concrete)": "concrete"}
 MODEL_PARAMS = ("w_logits", "W1c", "W1z", "b1", "W2", "b2")
 
@@ -137,11 +140,11 @@ def _run(method: str, build, steps: int):
         return f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"
 
 
-def _row(K: int, build, steps: int, truth: dict, c, x, c_test, x_test) -> dict:
+def _row(K: int, build, steps: int, truth: dict, c, x, c_test, x_test, methods) -> dict:
     """Train every method, print and return the row of K: per method (ms per step,
     held-out LL, train LL) or an error message."""
     row = {"K": K, "true": marginal_ll(truth, c_test, x_test)}
-    for method in METHODS:
+    for method in methods:
         result = _run(method, build, steps)
         if isinstance(result, tuple):
             ms, p = result
@@ -151,7 +154,7 @@ def _row(K: int, build, steps: int, truth: dict, c, x, c_test, x_test) -> dict:
     return row
 
 
-def numpyro_rows(Ks, steps: int, lr: float) -> list:
+def numpyro_rows(Ks, steps: int, lr: float, methods=METHODS) -> list:
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -161,6 +164,7 @@ def numpyro_rows(Ks, steps: int, lr: float) -> list:
     from numpyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO, TraceGraph_ELBO
 
     from ppl_reparam.numpyro.distributions import ExpRelaxedOneHotCategorical
+    from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO, control_variate_params
     from ppl_reparam.numpyro.relax import relax
 
     def one_hot(z, K):
@@ -193,6 +197,10 @@ def numpyro_rows(Ks, steps: int, lr: float) -> list:
             with numpyro.plate("data", N):
                 numpyro.sample("z", dist.Categorical(logits=q))
 
+        def guide_rebar(c, x):
+            control_variate_params("z")  # the control variate's tuned scale and temperature
+            guide_score(c, x)
+
         def guide_enum(c, x):
             pass
 
@@ -209,6 +217,7 @@ def numpyro_rows(Ks, steps: int, lr: float) -> list:
                 m, g, elbo = {
                     "enum": (config_enumerate(model), guide_enum, TraceEnum_ELBO()),
                     "score": (model, guide_score, TraceGraph_ELBO()),
+                    "rebar": (model, guide_rebar, RelaxedControlVariateELBO()),
                 }[method]
                 svi = SVI(m, g, optax.adam(lr), elbo)
                 state = [svi.init(jax.random.PRNGKey(0), c, x)]
@@ -221,11 +230,11 @@ def numpyro_rows(Ks, steps: int, lr: float) -> list:
 
             return step, lambda: svi.get_params(state[0])
 
-        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test))
+        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test, methods))
     return rows
 
 
-def pyro_rows(Ks, steps: int, lr: float) -> list:
+def pyro_rows(Ks, steps: int, lr: float, methods=METHODS) -> list:
     import pyro
     import pyro.distributions as dist
     import torch
@@ -233,6 +242,7 @@ def pyro_rows(Ks, steps: int, lr: float) -> list:
     from pyro.optim import Adam
 
     from ppl_reparam.pyro.distributions import ExpRelaxedOneHotCategorical
+    from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO
     from ppl_reparam.pyro.relax import relax
 
     def one_hot(z, K):
@@ -291,6 +301,7 @@ def pyro_rows(Ks, steps: int, lr: float) -> list:
                         TraceEnum_ELBO(max_plate_nesting=1),
                     ),
                     "score": (model, guide_score, TraceGraph_ELBO()),
+                    "rebar": (model, guide_score, RelaxedControlVariateELBO()),
                 }[method]
                 svi = SVI(m, g, Adam({"lr": lr}), elbo)
                 kwargs = lambda t: {}  # noqa: E731
@@ -301,7 +312,7 @@ def pyro_rows(Ks, steps: int, lr: float) -> list:
 
             return lambda t: svi.step(c, x, **kwargs(t)), params
 
-        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test))
+        rows.append(_row(K, build, steps, truth, c, x, c_test, x_test, methods))
     return rows
 
 
@@ -316,8 +327,8 @@ def _header(backend: str, steps: int, lr: float) -> None:
 
 
 def _print_row(row: dict) -> None:
-    enum = row["enum"]
-    for m in METHODS:
+    enum = row.get("enum", "not run")
+    for m in [m for m in METHODS if m in row]:
         result = row[m]
         if isinstance(result, str):
             print(f"{row['K']:>4}  {m:<21} failed: {result}")
@@ -337,6 +348,7 @@ def main() -> None:
     parser.add_argument("--K", type=int, nargs="+", default=[3, 10, 30, 100])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
         "--torch-threads",
         type=int,
@@ -349,14 +361,14 @@ def main() -> None:
     for backend in backends:
         if backend == "numpyro":
             _header("numpyro", args.steps, args.lr)
-            numpyro_rows(args.K, args.steps, args.lr)
+            numpyro_rows(args.K, args.steps, args.lr, args.methods)
         else:
             import torch
 
             if args.torch_threads is not None:
                 torch.set_num_threads(args.torch_threads)
             _header(f"pyro ({torch.get_num_threads()} torch threads)", args.steps, args.lr)
-            pyro_rows(args.K, args.steps, args.lr)
+            pyro_rows(args.K, args.steps, args.lr, args.methods)
     print(f"\ntotal {time.perf_counter() - begin:.0f} s")
 
 

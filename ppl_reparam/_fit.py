@@ -43,10 +43,12 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         their average does not). ``0``: the last iterate. ``None`` (default): automatic,
         the last ``num_steps // 10`` iterates for a model that solves an ODE with
         ``ode.solve`` (whose posterior ridges the last iterate wanders along), the last
-        iterate for any other. The average is taken in the
-        unconstrained space the optimizer works in, and mapped to the constrained space
-        once: a positive parameter is the exp/softplus of its mean unconstrained value.
-        ``losses`` stay per step. {average_note}
+        ``num_steps // 4`` when the loss is ``RelaxedControlVariateELBO`` (the default
+        for discrete latent sites: its one-draw estimates leave the iterates jittering),
+        the last iterate for any other. The average is taken in the unconstrained space
+        the optimizer works in, and mapped to the constrained space once: a positive
+        parameter is the exp/softplus of its mean unconstrained value. ``losses`` stay
+        per step. {average_note}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
@@ -316,37 +318,52 @@ def check_average_last(average_last: int | None, num_steps: int) -> None:
 
 
 #: fraction of the steps whose iterates ``fit`` averages by default for a model that
-#: solves an ODE (see :func:`resolve_average_last`)
+#: solves an ODE, and for a fit with ``RelaxedControlVariateELBO`` (see
+#: :func:`resolve_average_last`)
 ODE_AVERAGE_FRACTION = 10
+DISCRETE_AVERAGE_FRACTION = 4
 
 
-def resolve_average_last(average_last: int | None, solves_ode: bool, num_steps: int) -> int | None:
+def resolve_average_last(
+    average_last: int | None, solves_ode: bool, num_steps: int, discrete: bool = False
+) -> int | None:
     """The number of last iterates to average (``None``: none), from fit's argument.
 
     ``None`` is automatic: the last ``num_steps // 10`` (at least 1) for a model that
-    solves an ODE, none for any other. Why: an ODE model's posterior is often a narrow
-    curved ridge (SIR's beta / gamma at fixed R0), along which Adam's last iterate
-    wanders by several tenths of a posterior sd while the loss has long converged; the
-    mean of the last 10% of the iterates sits on the optimum (SIR, 5 seeds: worst error
-    0.20-0.31 sd with the last iterate, 0.06-0.10 with the average). A longer window
-    would reach back to iterates still converging (Lotka-Volterra's slow initial state:
-    the last 25% misses where the last 10% meets the bar). ``0`` turns averaging off."""
+    solves an ODE, the last ``num_steps // 4`` for a fit whose loss is
+    ``RelaxedControlVariateELBO`` (``discrete``), none for any other. ``0`` turns
+    averaging off.
+
+    Why for ODE models: their posterior is often a narrow curved ridge (SIR's beta /
+    gamma at fixed R0), along which Adam's last iterate wanders by several tenths of a
+    posterior sd while the loss has long converged; the mean of the last 10% of the
+    iterates sits on the optimum (SIR, 5 seeds: worst error 0.20-0.31 sd with the last
+    iterate, 0.06-0.10 with the average). A longer window would reach back to iterates
+    still converging (Lotka-Volterra's slow initial state: the last 25% misses where the
+    last 10% meets the bar). Why for the discrete estimator: its one-draw gradient
+    estimates leave the iterates jittering around the optimum (measured on a mixture in
+    docs/guide/discrete_gradients.md)."""
     if average_last == 0:
         return None
     if average_last is not None:
         return average_last
-    if not solves_ode or num_steps == 0:
+    if num_steps == 0:
         return None
-    return max(num_steps // ODE_AVERAGE_FRACTION, 1)
+    if solves_ode:
+        return max(num_steps // ODE_AVERAGE_FRACTION, 1)
+    if discrete:
+        return max(num_steps // DISCRETE_AVERAGE_FRACTION, 1)
+    return None
 
 
-def resolve_defaults(call: "FitCall", solves_ode: bool) -> "FitCall":
+def resolve_defaults(call: "FitCall", solves_ode: bool, discrete: bool = False) -> "FitCall":
     """``call`` with its automatic settings (``num_starts``, ``average_last`` given as
-    ``None``) resolved for a model that does or does not solve an ODE."""
+    ``None``) resolved for a model that does or does not solve an ODE, and a fit whose
+    loss is or is not ``RelaxedControlVariateELBO`` (``discrete``)."""
     return dataclasses.replace(
         call,
-        num_starts=resolve_num_starts(call.num_starts, solves_ode),
-        average_last=resolve_average_last(call.average_last, solves_ode, call.num_steps),
+        num_starts=resolve_num_starts(call.num_starts, solves_ode, discrete),
+        average_last=resolve_average_last(call.average_last, solves_ode, call.num_steps, discrete),
     )
 
 

@@ -6,7 +6,11 @@ wrong optimum, a posterior mean several posterior sds away with sds several time
 too small, in most seeds; several short runs from different initialisations,
 of which the one with the best ELBO is continued, reach the posterior. Most
 models (unimodal posteriors) do not need it and should not pay for it, so by default
-``fit`` runs it only for models that solve an ODE (``ode.solve`` in the model).
+``fit`` runs it only for models that solve an ODE (``ode.solve`` in the model) and for
+fits with ``RelaxedControlVariateELBO`` (discrete latent sites left to the guide), whose
+discrete ELBO has the spurious optima of a mixture (a component left empty); there
+``AutoPathwiseGuide``'s discrete sites start at their conditional law given each start's
+other values.
 
 The phase: ``num_starts`` runs of ``start_steps`` optimisation steps each: run 0 from
 the guide's own initialisation, the others from the ``num_starts - 1`` draws with the
@@ -25,6 +29,11 @@ import numpy as np
 
 #: starts of the multi-start phase for models that solve an ODE
 ODE_NUM_STARTS = 8
+#: starts for a fit with ``RelaxedControlVariateELBO`` (fit's default loss for models
+#: with discrete latent sites neither enumerated nor relaxed): from a single start, the
+#: discrete ELBO of a mixture often stops at an optimum with a component left empty
+#: (measured: docs/guide/discrete_gradients.md)
+DISCRETE_NUM_STARTS = 8
 #: prior draws screened by their log joint density for the starts after the first,
 #: where the backend evaluates them all in one vectorised call (NumPyro: ``vmap``)
 SCREEN_DRAWS = 1000
@@ -50,12 +59,16 @@ def check_num_starts(num_starts: "int | None") -> None:
         raise ValueError(f"fit: num_starts must be None or an integer >= 1, got {num_starts!r}")
 
 
-def resolve_num_starts(num_starts: "int | None", solves_ode: bool) -> int:
+def resolve_num_starts(num_starts: "int | None", solves_ode: bool, discrete: bool = False) -> int:
     """``num_starts`` as given, or the default: :data:`ODE_NUM_STARTS` for a model that
-    solves an ODE, 1 (no multi-start phase) for any other."""
+    solves an ODE, :data:`DISCRETE_NUM_STARTS` for a fit whose loss is
+    ``RelaxedControlVariateELBO`` (``discrete``: discrete latent sites left to the
+    guide), 1 (no multi-start phase) for any other."""
     if num_starts is not None:
         return num_starts
-    return ODE_NUM_STARTS if solves_ode else 1
+    if solves_ode:
+        return ODE_NUM_STARTS
+    return DISCRETE_NUM_STARTS if discrete else 1
 
 
 def start_steps(num_steps: int) -> int:

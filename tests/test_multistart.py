@@ -35,10 +35,13 @@ def test_best_start_keeps_the_lowest_score_and_its_losses():
     assert scores == [5.0, 2.0, math.inf, 3.0]
 
 
-def test_default_starts_only_for_models_that_solve_an_ode():
+def test_default_starts_only_for_models_that_solve_an_ode_or_fits_of_discrete_latents():
     assert _multistart.resolve_num_starts(None, solves_ode=False) == 1
     assert _multistart.resolve_num_starts(None, solves_ode=True) == _multistart.ODE_NUM_STARTS
     assert _multistart.resolve_num_starts(3, solves_ode=False) == 3
+    discrete = _multistart.resolve_num_starts(None, False, discrete=True)
+    assert discrete == _multistart.DISCRETE_NUM_STARTS
+    assert _multistart.resolve_num_starts(1, False, discrete=True) == 1
 
 
 def test_start_steps_are_a_tenth_of_the_budget_within_bounds():

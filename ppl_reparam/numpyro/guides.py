@@ -3,16 +3,17 @@
 import jax
 import jax.numpy as jnp
 import numpyro
+from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.distributions.util import periodic_repeat
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.infer.initialization import init_to_uniform
 
-from ppl_reparam import _copula, _guides
+from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._backend import BACKEND
-from ppl_reparam.numpyro.estimators import control_variate_params
+from ppl_reparam.numpyro.estimators import OPS, control_variate_params
 
 __all__ = ["AutoPathwiseGuide"]
 
@@ -67,7 +68,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             fn = self.prototype_trace[name]["fn"]
             site = self._sites[name] = _guides.Site(BACKEND, name, fn, self._families)
             if site.family == _guides.DISCRETE_FAMILY:
-                self._init_params[name] = self._discrete_init(site)
+                self._init_params[name] = self._discrete_init(site, args, kwargs)
                 site.params = ("logits",)
                 continue
             if site.family == _guides.NORMAL:
@@ -92,11 +93,33 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             for param, init in self._init_copula.items()
         }
 
-    def _discrete_init(self, site: _guides.Site) -> dict:
-        """A discrete site's initial logits (the prior's), repeated to full size."""
+    def _discrete_init(self, site: _guides.Site, args: tuple, kwargs: dict) -> dict:
+        """A discrete site's initial logits: its conditional given the other sites'
+        initial values (see :func:`ppl_reparam._rebar.conditional_logits`); under a
+        subsampled plate, the prior's, repeated to full size."""
         proto = self.prototype_trace[site.name]
         init = self._initial_params(site, proto["value"], None)
-        for frame in proto["cond_indep_stack"]:
+        frames = proto["cond_indep_stack"]
+        kind = _rebar.family_kind(BACKEND, site.discrete_family)
+        full = all(self._prototype_frame_full_sizes[f.name] == f.size for f in frames)
+        if kind is not None and full:
+            values = {
+                name: msg["value"]
+                for name, msg in self.prototype_trace.items()
+                if msg["type"] == "sample" and not msg["is_observed"]
+            }
+
+            def run_model(value):
+                model = handlers.substitute(self.model, data={**values, site.name: value})
+                with handlers.block():  # hidden from the handlers the guide runs under
+                    trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+                return list(trace.values())
+
+            logits = _rebar.conditional_logits(
+                OPS, site.name, kind, site.prior_logits, proto["value"], run_model
+            )
+            return {"logits": logits.astype(jnp.result_type(init["logits"]))}
+        for frame in frames:
             full_size = self._prototype_frame_full_sizes[frame.name]
             if full_size != frame.size:
                 init["logits"] = periodic_repeat(

@@ -147,7 +147,8 @@ def _loop(call: _fit.FitCall) -> FitResult:
     losses, start = [], 0
     init_kwargs = call.step_kwargs(0)
     key = jax.random.PRNGKey(call.seed)
-    call = _fit.resolve_defaults(call, solves_ode(model, key, args, init_kwargs))
+    discrete = isinstance(loss, RelaxedControlVariateELBO)
+    call = _fit.resolve_defaults(call, solves_ode(model, key, args, init_kwargs), discrete)
 
     def result(state, averaged: dict | None = None) -> FitResult:
         kept = call.result_kwargs(len(losses))
@@ -224,8 +225,9 @@ fit = _fit.fit_function(
         "multi-start phase are not averaged."
     ),
     num_starts=(
-        "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
-        "spurious optima that a single start falls into), 1 (none) for any other."
+        "Default: 8 for a model that solves an ODE with ``ode.solve``, or when the loss "
+        "is ``RelaxedControlVariateELBO`` (the default for discrete latent sites); their "
+        "ELBOs have spurious optima that a single start falls into. 1 (none) for any other."
     ),
     extra="""
     The compiled step is cached (the last 16) per model, guide, optimizer and loss

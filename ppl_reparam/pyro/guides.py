@@ -4,6 +4,7 @@ from collections.abc import Callable
 from operator import attrgetter
 
 import torch
+from pyro import poutine
 from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide import AutoNormal
 from pyro.infer.autoguide.guides import AutoGuide
@@ -12,10 +13,11 @@ from pyro.infer.autoguide.utils import deep_setattr, helpful_support_errors
 from pyro.nn.module import PyroModule, PyroParam
 from pyro.ops.tensor_utils import periodic_repeat
 
-from ppl_reparam import _copula, _guides
+from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.pyro._backend import BACKEND
+from ppl_reparam.pyro.estimators import OPS
 
 __all__ = ["AutoPathwiseGuide"]
 
@@ -73,6 +75,8 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                 site.event_dim += unconstrained.dim() - value.dim()
             self._event_dims[name] = site.event_dim
             initial = self._initial_params(site, value, unconstrained)
+            if site.family == _guides.DISCRETE_FAMILY:
+                initial = self._discrete_init(site, value, initial, args, kwargs)
             site.params = tuple(initial)
             frames = proto["cond_indep_stack"]
             if all((frame.full_size or frame.size) == frame.size for frame in frames):
@@ -92,6 +96,28 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         like = self.prototype_trace.nodes[next(iter(shapes))]["value"] if shapes else None
         for param, init in self._copula_layout(shapes, like).items():
             setattr(self, param, PyroParam(init))
+
+    def _discrete_init(self, site: _guides.Site, value, initial: dict, args, kwargs) -> dict:
+        """A discrete site's initial logits: its conditional given the other sites'
+        initial values (see :func:`ppl_reparam._rebar.conditional_logits`); the prior's
+        (``initial``) under a subsampled plate and for a OneHotCategorical."""
+        frames = self.prototype_trace.nodes[site.name]["cond_indep_stack"]
+        kind = _rebar.family_kind(BACKEND, site.discrete_family)
+        if kind is None or any((f.full_size or f.size) != f.size for f in frames):
+            return initial
+
+        def run_model(value):
+            trace = self.prototype_trace.copy()
+            trace.nodes[site.name] = {**trace.nodes[site.name], "value": value}
+            replayed = poutine.trace(poutine.replay(self.model, trace=trace))
+            with poutine.block():  # hidden from the handlers the guide runs under
+                return list(replayed.get_trace(*args, **kwargs).nodes.values())
+
+        with torch.no_grad():
+            logits = _rebar.conditional_logits(
+                OPS, site.name, kind, site.prior_logits, value, run_model
+            )
+        return {"logits": logits.to(initial["logits"])}
 
     @property
     def _latent_name(self) -> str:

@@ -80,9 +80,10 @@ def _set_unconstrained(values: dict) -> None:
 
 def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
-    call = _fit.resolve_defaults(call, solves_ode(model, args, call.step_kwargs(0)))
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
     loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
+    discrete = isinstance(loss, RelaxedControlVariateELBO)
+    call = _fit.resolve_defaults(call, solves_ode(model, args, call.step_kwargs(0)), discrete)
     losses: list[float] = []
     start = 0
     checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
@@ -157,8 +158,9 @@ fit = _fit.fit_function(
     seed="seeds Pyro's RNGs at the start of a fresh run.",
     returns="",
     num_starts=(
-        "Default: 8 for a model that solves an ODE with ``ode.solve`` (its ELBO has "
-        "spurious optima that a single start falls into), 1 (none) for any other."
+        "Default: 8 for a model that solves an ODE with ``ode.solve``, or when the loss "
+        "is ``RelaxedControlVariateELBO`` (the default for discrete latent sites); their "
+        "ELBOs have spurious optima that a single start falls into. 1 (none) for any other."
     ),
     average_note=("The param store holds the average after the fit (the guide samples from it)."),
     extra="\n    Uses the global Pyro param store, like :class:`pyro.infer.SVI`.\n",
