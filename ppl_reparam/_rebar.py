@@ -44,6 +44,9 @@ CATEGORICAL = "categorical"
 BERNOULLI = "bernoulli"
 ESTIMATORS = ("rebar", "score", "relaxed")
 
+# frames whose name starts so are a scan's time axis, not a plate (see :func:`_costs`)
+SCAN_FRAME = "_scan_time"
+
 CV_SCALE = "cv_scale"
 CV_LOG_TEMPERATURE = "cv_log_temperature"
 
@@ -219,17 +222,36 @@ def _total(xp: ArrayNamespace, terms: list) -> Array:
     return total
 
 
+def time_tail(ops: Ops, x: Array, axis: int, inclusive: bool) -> Array:
+    """``x`` summed along a scan's time ``axis`` over the times at or after (after, if
+    not ``inclusive``) each time: the terms a draw at that time can reach."""
+    after = ops.sum_keepdims(x, (axis,)) - x.cumsum(axis)
+    return after + x if inclusive else after
+
+
 def _costs(ops: Ops, sites: list, model_terms: list, guide_terms: list) -> dict:
     """The score coefficient of every element of each discrete site: the terms at or
-    after it in program order, in its slice of each of its plates."""
+    after it in program order, in its slice of each of its plates. In a scan (a frame
+    named ``SCAN_FRAME...``, its time axis) that order runs through time: the element at
+    time t sees every site of the scan at later times, and those at or after it in the
+    body at time t."""
     model_order = [name for name, _, _ in model_terms]
     costs = {}
     for site in sites:
         ndim = site.x.ndim - (1 if site.kind == CATEGORICAL else 0)
-        later = model_terms[model_order.index(site.name) :] + guide_terms[site.index :]
+        position = model_order.index(site.name)
+        scans = {k: d for k, d in model_terms[position][2].items() if k.startswith(SCAN_FRAME)}
+        site_frames = {**site.frames, **scans}
+        start = min(
+            (i for i, (_, _, f) in enumerate(model_terms) if scans.keys() & f.keys()),
+            default=position,
+        )
+        later = model_terms[start:] + guide_terms[site.index :]
         cost = 0.0
-        for _, x, frames in later:
-            axes = local_axes(x.ndim, frames, site.frames)
+        for i, (_, x, frames) in enumerate(later, start):
+            for scan in scans.keys() & frames.keys():
+                x = time_tail(ops, x, frames[scan], inclusive=i >= position)
+            axes = local_axes(x.ndim, frames, site_frames)
             x = ops.sum_keepdims(x, axes) if axes else x
             if x.ndim > ndim:  # the extra leading axes were summed to size 1
                 x = x.reshape(tuple(x.shape)[x.ndim - ndim :])
