@@ -46,6 +46,9 @@ CATEGORICAL = "categorical"
 BERNOULLI = "bernoulli"
 ESTIMATORS = ("rebar", "score", "relaxed")
 
+# frames whose name starts so are a scan's time axis, not a plate (see :func:`_costs`)
+SCAN_FRAME = "_scan_time"
+
 CV_SCALE = "cv_scale"
 CV_LOG_TEMPERATURE = "cv_log_temperature"
 
@@ -221,11 +224,16 @@ def _total(xp: ArrayNamespace, terms: list) -> Array:
     return total
 
 
-def _element_cost(ops: Ops, terms: list, site_frames: dict, ndim: int) -> Any:
+def _element_cost(
+    ops: Ops, terms: list, site_frames: dict, ndim: int, tail: Callable | None = None
+) -> Any:
     """The sum of ``terms`` in each element's slice of the plates in ``site_frames``,
-    shape of a site with ``ndim`` batch dims."""
+    shape of a site with ``ndim`` batch dims; ``tail(i, x, frames)``, if given, first
+    maps the ``i``-th term (summing it along a scan's time axis, :func:`time_tail`)."""
     cost = 0.0
-    for _, x, frames in terms:
+    for i, (_, x, frames) in enumerate(terms):
+        if tail is not None:
+            x = tail(i, x, frames)
         axes = local_axes(x.ndim, frames, site_frames)
         x = ops.sum_keepdims(x, axes) if axes else x
         if x.ndim > ndim:  # the extra leading axes were summed to size 1
@@ -234,15 +242,37 @@ def _element_cost(ops: Ops, terms: list, site_frames: dict, ndim: int) -> Any:
     return cost
 
 
+def time_tail(ops: Ops, x: Array, axis: int, inclusive: bool) -> Array:
+    """``x`` summed along a scan's time ``axis`` over the times at or after (after, if
+    not ``inclusive``) each time: the terms a draw at that time can reach."""
+    after = ops.sum_keepdims(x, (axis,)) - x.cumsum(axis)
+    return after + x if inclusive else after
+
+
 def _costs(ops: Ops, sites: list, model_terms: list, guide_terms: list) -> dict:
     """The score coefficient of every element of each discrete site: the terms at or
-    after it in program order, in its slice of each of its plates."""
+    after it in program order, in its slice of each of its plates. In a scan (a frame
+    named ``SCAN_FRAME...``, its time axis) that order runs through time: the element at
+    time t sees every site of the scan at later times, and those at or after it in the
+    body at time t."""
     model_order = [name for name, _, _ in model_terms]
     costs = {}
     for site in sites:
         ndim = site.x.ndim - (1 if site.kind == CATEGORICAL else 0)
-        later = model_terms[model_order.index(site.name) :] + guide_terms[site.index :]
-        costs[site.name] = _element_cost(ops, later, site.frames, ndim)
+        position = model_order.index(site.name)
+        scans = {k: d for k, d in model_terms[position][2].items() if k.startswith(SCAN_FRAME)}
+        start = min(
+            (i for i, (_, _, f) in enumerate(model_terms) if scans.keys() & f.keys()),
+            default=position,
+        )
+        later = model_terms[start:] + guide_terms[site.index :]
+
+        def tail(i, x, frames, scans=scans, start=start, position=position):
+            for scan in scans.keys() & frames.keys():
+                x = time_tail(ops, x, frames[scan], inclusive=start + i >= position)
+            return x
+
+        costs[site.name] = _element_cost(ops, later, {**site.frames, **scans}, ndim, tail)
     return costs
 
 

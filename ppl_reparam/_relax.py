@@ -66,6 +66,11 @@ class RelaxReparam:
         self.temperature = temperature
         self.density = check_relaxed_density("RelaxReparam", density)
 
+    @classmethod
+    def handle(cls, model: Callable, config: "RelaxStrategy") -> Callable:
+        """``model`` under the backend's reparam handler with ``config``."""
+        return cls._backend.reparam(model, config=config)
+
     def _relax(self, name: str, fn, observed: bool) -> tuple[Any, int]:
         """Sample ``f"{name}_relaxed"`` from the relaxation of ``fn``: (the relaxed value
         the model sees, its event dim)."""
@@ -165,8 +170,7 @@ class RelaxedModel:
                 )
             temperature = self._temperature
         config = self._strategy_class(temperature, self.density)
-        handler = self._strategy_class._reparam_class._backend.reparam
-        return handler(self.model, config=config)(*args, **kwargs)
+        return self._strategy_class._reparam_class.handle(self.model, config)(*args, **kwargs)
 
 
 RELAX_DOC = r"""Relax every unobserved {discrete} site of ``model``.

@@ -12,6 +12,7 @@ from numpyro.infer.elbo import ELBO
 
 from ppl_reparam import _rebar
 from ppl_reparam._docs import copy_docs_from
+from ppl_reparam.numpyro import _scan
 from ppl_reparam.numpyro._backend import BACKEND
 
 __all__ = ["RelaxedControlVariateELBO", "control_variate_params", "default_loss"]
@@ -54,7 +55,7 @@ OPS = _rebar.Ops(
     log_prob=_log_prob,
     mask=lambda msg: None,  # NumPyro keeps a site's mask in its MaskedDistribution
     masked=MaskedDistribution,
-    frames=lambda msg: {f.name: f.dim for f in msg["cond_indep_stack"]},
+    frames=_scan.frames,
     is_term=lambda msg: msg["type"] == "sample",
     sum_keepdims=lambda x, axes: jnp.sum(x, axis=axes, keepdims=True),
     one_hot=lambda b, k, like: jax.nn.one_hot(b, k, dtype=jnp.result_type(like)),
@@ -91,14 +92,15 @@ class RelaxedControlVariateELBO(ELBO):
         guide = handlers.seed(handlers.substitute(guide, data=param_map), guide_key)
         guide_trace = handlers.trace(guide).get_trace(*args, **kwargs)
         model = handlers.seed(handlers.substitute(model, data=param_map), model_key)
+        scans = _scan.ScanSites(model, "RelaxedControlVariateELBO")
 
         def run_model(values: dict) -> list:
             trace = {
                 name: {**msg, "value": values[name]} if name in values else msg
                 for name, msg in guide_trace.items()
             }
-            replayed = handlers.trace(handlers.replay(model, trace=trace))
-            return list(replayed.get_trace(*args, **kwargs).values())
+            replayed = handlers.trace(handlers.replay(scans.model, trace=trace))
+            return scans.label(replayed.get_trace(*args, **kwargs).values())
 
         def cv_params(site: str, like: jax.Array):
             eta_name, log_temp_name = _rebar.cv_param_names(site)

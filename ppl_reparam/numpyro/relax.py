@@ -6,6 +6,7 @@ from numpyro.infer.reparam import Reparam
 from ppl_reparam import _relax
 from ppl_reparam._docs import copy_docs_from, fill
 from ppl_reparam._relax import relaxed_site_name
+from ppl_reparam.numpyro import _scan
 from ppl_reparam.numpyro._backend import BACKEND
 
 __all__ = [
@@ -23,6 +24,14 @@ __doc__ += fill(_relax.MODULE_DOC, **BACKEND.docs)
 @copy_docs_from(_relax.RelaxReparam, **BACKEND.docs)
 class RelaxReparam(_relax.RelaxReparam, Reparam):
     _backend = BACKEND
+
+    @classmethod
+    def handle(cls, model, config):
+        # a scan body is hidden from handlers outside it: relax inside each body too
+        def wrap(body, k: int):
+            return _scan.check_carry(handlers.reparam(body, config=config), "relax")
+
+        return handlers.reparam(_scan.ScanBodies(model, wrap), config=config)
 
     def __call__(self, name: str, fn, obs):
         # the site becomes deterministic: no distribution of its own, the relaxed value
