@@ -58,8 +58,11 @@ def test_examples_list_names_every_example_with_its_times(capsys):
     out = capsys.readouterr().out
     for name in ("eight_schools", "rat_tumors", "mixture", "binary_features", "tails", "sir"):
         assert name in out
-    for row in cli.examples_table().values():
-        assert set(row["run_time_s"]) == {"pyro", "numpyro"}
+    # the ODE examples fit two guides; their Pyro runs (about 16 CPU minutes a fit) are
+    # not timed, which the list shows as "?" and the README says
+    untimed = {"lotka_volterra": {"pyro"}, "sir": {"pyro"}}
+    for name, row in cli.examples_table().items():
+        assert set(row["run_time_s"]) == {"pyro", "numpyro"} - untimed.get(name, set()), name
 
 
 def test_without_a_source_checkout_examples_and_benchmarks_say_where_they_are(
