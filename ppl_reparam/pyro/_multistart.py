@@ -37,18 +37,26 @@ class collect_status(Messenger):
         self.records.append(msg)
 
 
-def solves_ode(model, args, kwargs) -> bool:
-    """Whether one run of ``model`` (latents drawn from the prior) solves an ODE; leaves
-    torch's RNG as it found it, so a model without one fits as if never asked."""
+def probe(model, args, kwargs) -> tuple:
+    """One run of ``model`` with its latents drawn from the prior: its trace (``None``
+    when it fails; fit's first step raises the failure again, diagnosed) and whether it
+    solved an ODE. Leaves torch's RNG as it found it, so a fit runs as if never asked;
+    ``fit`` reads both its default loss and its ODE defaults off this one run."""
     rng = torch.get_rng_state()
     try:
         with pyro.validation_enabled(False), torch.no_grad(), collect_status() as collector:
-            model(*args, **kwargs)
+            trace = poutine.trace(model).get_trace(*args, **kwargs)
     except Exception:  # noqa: BLE001 - fit's first step raises it again, diagnosed
-        return False
+        return None, False
     finally:
         torch.set_rng_state(rng)
-    return bool(collector.records)
+    return trace, bool(collector.records)
+
+
+def solves_ode(model, args, kwargs) -> bool:
+    """Whether one run of ``model`` (latents drawn from the prior) solves an ODE (see
+    :func:`probe`)."""
+    return probe(model, args, kwargs)[1]
 
 
 def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:

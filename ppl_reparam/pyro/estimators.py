@@ -14,6 +14,7 @@ from pyro.poutine.util import site_is_subsample
 from ppl_reparam import _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam.pyro._backend import BACKEND
+from ppl_reparam.pyro._multistart import probe
 
 __all__ = ["RelaxedControlVariateELBO", "control_variate_params", "default_loss"]
 
@@ -136,11 +137,14 @@ def default_loss(model, args: tuple, kwargs: dict) -> ELBO:
     has unobserved discrete sites neither enumerated nor relaxed, else ``Trace_ELBO()``
     (one draw of the model decides; the RNG state is restored after it; a model that
     fails to run gets ``Trace_ELBO()``, and fit's first step reports the failure)."""
-    try:
-        with torch.random.fork_rng(devices=[]), pyro.validation_enabled(False):
-            trace = poutine.trace(model).get_trace(*args, **kwargs)
-    except Exception:  # a model that cannot run: fit's first step reports it, site named
-        return Trace_ELBO()
+    return loss_for_trace(probe(model, args, kwargs)[0])
+
+
+def loss_for_trace(trace) -> ELBO:
+    """:func:`default_loss` for a prior run's ``trace`` (``None``: a run that failed)."""
+    if trace is not None and _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
+        return RelaxedControlVariateELBO()
+    return Trace_ELBO()
     if _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
         return RelaxedControlVariateELBO()
     return Trace_ELBO()

@@ -13,8 +13,12 @@ from pyro.optim import Adam, PyroOptim
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
-from ppl_reparam.pyro._multistart import multistart, solves_ode
-from ppl_reparam.pyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
+from ppl_reparam.pyro._multistart import multistart, probe
+from ppl_reparam.pyro.estimators import (  # noqa: F401
+    RelaxedControlVariateELBO,
+    default_loss,
+    loss_for_trace,
+)
 
 __all__ = ["FitResult", "NonFiniteLossError", "fit"]
 
@@ -81,9 +85,10 @@ def _set_unconstrained(values: dict) -> None:
 def _loop(call: _fit.FitCall) -> FitResult:
     model, guide, args = call.model, call.guide, call.args
     optim = Adam({"lr": 0.01}) if call.optim is None else call.optim
-    loss = default_loss(model, args, call.step_kwargs(0)) if call.loss is None else call.loss
+    trace, solves_ode = probe(model, args, call.step_kwargs(0))  # one prior run for both
+    loss = loss_for_trace(trace) if call.loss is None else call.loss
     discrete = isinstance(loss, RelaxedControlVariateELBO)
-    call = _fit.resolve_defaults(call, solves_ode(model, args, call.step_kwargs(0)), discrete)
+    call = _fit.resolve_defaults(call, solves_ode, discrete)
     losses: list[float] = []
     start = 0
     checkpoint = _fit.load_checkpoint(call.checkpoint_path) if call.checkpoint_path else None
