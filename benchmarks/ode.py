@@ -1,8 +1,9 @@
 """SVI with AutoPathwiseGuide on the ODE examples against NUTS, in both backends.
 
 For each example (lynx-hare Lotka-Volterra, boarding-school SIR), backend and guide
-(``--guides``: the default mean-field guide and the full-rank copula,
-``AutoPathwiseGuide(model, correlation="full")``), fits
+(``--guides``: ``full``, the full-rank copula that is the guide's default
+``correlation="auto"`` for a model that solves an ODE, and ``mean-field``,
+``AutoPathwiseGuide(model, correlation=None)``), fits
 ``fit(model, guide, ..., num_steps=N)`` from the default start
 (every other setting at its default) for several seeds and prints, against the long
 NUTS reference ``data/nuts_reference_ode.json``: the worst |mean - ref| / ref sd over
@@ -13,7 +14,7 @@ compilation included) timed here with ``--time-nuts`` (otherwise estimated as th
 reference run's time x 2000 / 12000), and of the reference run itself; then one line
 per example, backend and guide: seeds within the bar and SVI's time as a fraction of NUTS's.
 Run: ``python benchmarks/ode.py [--steps N] [--seeds 0,1,2,3,4] [--examples ...]
-[--backends numpyro,pyro] [--guides mean-field,full]``; ``--json PATH`` also writes the rows.
+[--backends numpyro,pyro] [--guides full,mean-field]``; ``--json PATH`` also writes the rows.
 """
 
 import argparse
@@ -61,8 +62,9 @@ def main() -> None:
     parser.add_argument("--time-nuts", action="store_true")
     parser.add_argument(
         "--guides",
-        default="mean-field,full",
-        help="AutoPathwiseGuide correlations to fit: mean-field (the default guide), full, or k",
+        default="full,mean-field",
+        help="AutoPathwiseGuide correlations to fit: full (the default for ODE models), "
+        "mean-field, or a rank k",
     )
     opts = parser.parse_args()
     guides = opts.guides.split(",")

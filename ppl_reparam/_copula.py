@@ -22,6 +22,8 @@ from ppl_reparam._backend import Backend
 
 GUIDE_NAME = "AutoPathwiseGuide"
 FULL = "full"
+#: the default: ``"full"`` for a model that solves an ODE, mean-field otherwise
+AUTO = "auto"
 # the copula's parameters: the strictly lower triangle of a unit lower-triangular L
 # ("full"), or the (n, k) factor W (rank k)
 TRIL = "copula_tril"
@@ -29,16 +31,27 @@ FACTOR = "copula_factor"
 
 
 def check_correlation(correlation: Any) -> str | int | None:
-    """``None``, ``"full"`` or an integer rank ``k >= 1``; anything else is an error."""
-    if correlation is None or correlation == FULL:
+    """``None``, ``"full"``, ``"auto"`` or an integer rank ``k >= 1``; anything else is
+    an error."""
+    if correlation is None or (isinstance(correlation, str) and correlation in (FULL, AUTO)):
         return correlation
     if isinstance(correlation, int | np.integer) and not isinstance(correlation, bool):
         if correlation >= 1:
             return int(correlation)
     raise ValueError(
-        f"{GUIDE_NAME}: correlation must be None (mean-field), 'full' or an integer rank "
-        f"k >= 1, got {correlation!r}"
+        f"{GUIDE_NAME}: correlation must be 'auto' (the default), None (mean-field), 'full' "
+        f"or an integer rank k >= 1, got {correlation!r}"
     )
+
+
+def resolve_correlation(correlation: str | int | None, solves_ode: bool) -> str | int | None:
+    """The correlation a guide uses: ``"auto"`` is ``"full"`` for a model that solves an
+    ODE (its parameters are strongly correlated, and the full copula reaches their
+    posterior where the mean-field guide converges slowly; see the guides page) and
+    ``None`` (mean-field) for any other model; every other value is itself."""
+    if correlation != AUTO:
+        return correlation
+    return FULL if solves_ode else None
 
 
 class Slot(NamedTuple):

@@ -11,6 +11,7 @@ from numpyro.infer.initialization import init_to_uniform
 
 from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
+from ppl_reparam._ode import STATUS_TYPE
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._backend import BACKEND
 from ppl_reparam.numpyro.estimators import OPS, control_variate_params
@@ -81,7 +82,8 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             if all(f.size == self._prototype_frame_full_sizes[f.name] for f in frames):
                 shapes[name] = jax.numpy.shape(next(iter(self._init_params[name].values())))
         like = self._init_locs[next(iter(shapes))] if shapes else None
-        self._init_copula = self._copula_layout(shapes, like)
+        solves_ode = any(site["type"] == STATUS_TYPE for site in self.prototype_trace.values())
+        self._init_copula = self._copula_layout(shapes, like, solves_ode)
 
     @property
     def _latent_name(self) -> str:

@@ -17,6 +17,7 @@ from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.pyro._backend import BACKEND
+from ppl_reparam.pyro._multistart import collect_status
 from ppl_reparam.pyro.estimators import OPS
 
 __all__ = ["AutoPathwiseGuide"]
@@ -57,7 +58,14 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
     def _setup_prototype(self, *args, **kwargs):
         # the prototype trace and plates of AutoGuide; AutoNormal's own setup would
         # create a loc and a scale for every site, whatever its family
-        AutoGuide._setup_prototype(self, *args, **kwargs)
+        # the model runs under a status collector, to see whether it solves an ODE
+        # (correlation="auto"); inside the prototype's block, so the collector sees it
+        model, collector = self._model, collect_status()
+        self._model = (collector(self.model),)
+        try:
+            AutoGuide._setup_prototype(self, *args, **kwargs)
+        finally:
+            self._model = model
         _guides.check_override_sites(self._families, self.prototype_trace.stochastic_nodes)
         for module in _MODULES.values():
             setattr(self, module, PyroModule())
@@ -94,7 +102,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                     PyroParam(init.contiguous(), constraint, site.event_dim),
                 )
         like = self.prototype_trace.nodes[next(iter(shapes))]["value"] if shapes else None
-        for param, init in self._copula_layout(shapes, like).items():
+        for param, init in self._copula_layout(shapes, like, bool(collector.records)).items():
             setattr(self, param, PyroParam(init))
 
     def _discrete_init(self, site: _guides.Site, value, initial: dict, args, kwargs) -> dict:

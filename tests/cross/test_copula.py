@@ -229,11 +229,122 @@ def test_copula_density_is_exact_integrates_to_one_and_has_the_families_as_margi
         )
 
 
-def test_correlation_must_be_none_full_or_a_positive_rank(backend):
+def test_correlation_must_be_auto_none_full_or_a_positive_rank(backend):
     guides = pytest.importorskip(f"ppl_reparam.{backend.name}.guides")
-    for bad in (0, -2, 1.5, True, "diag", "Full"):
-        with pytest.raises(ValueError, match="correlation must be None .* 'full' or an integer"):
+    for bad in (0, -2, 1.5, True, "diag", "Full", "Auto"):
+        with pytest.raises(
+            ValueError, match="correlation must be 'auto' .* None .* 'full' or an integer"
+        ):
             guides.AutoPathwiseGuide(lambda: None, correlation=bad)
+
+
+def _decay_model(backend_name: str, ode: bool, num_rates: int = 1):
+    """A model with a rate (``num_rates`` of them) and a noise scale; with ``ode`` its
+    mean comes from an ODE solve (an exponential decay), else from ``exp`` directly."""
+    ts = np.linspace(0.1, 1.0, 5)
+    if backend_name == "pyro":
+        import pyro
+        import pyro.distributions as dist
+        import torch
+
+        def model():
+            from ppl_reparam.pyro.ode import solve
+
+            rate = pyro.sample("rate", dist.LogNormal(0.0, 1.0).expand([num_rates]).to_event(1))
+            sigma = pyro.sample("sigma", dist.HalfNormal(1.0))
+            t = torch.as_tensor(ts)
+            y0 = torch.ones(num_rates, dtype=t.dtype)
+            if ode:
+                mean = solve(lambda _, x, r: -r * x, y0, t, rate, t0=0.0)
+            else:
+                mean = torch.exp(-rate * t[:, None])
+            pyro.sample("y", dist.Normal(mean, sigma).to_event(2), obs=torch.exp(-t)[:, None])
+
+        return model
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    def model():
+        from ppl_reparam.numpyro.ode import solve
+
+        rate = numpyro.sample("rate", dist.LogNormal(0.0, 1.0).expand([num_rates]).to_event(1))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+        t = jnp.asarray(ts)
+        if ode:
+            mean = solve(lambda _, x, r: -r * x, jnp.ones(num_rates), t, rate, t0=0.0)
+        else:
+            mean = jnp.exp(-rate * t[:, None])
+        numpyro.sample("y", dist.Normal(mean, sigma).to_event(2), obs=jnp.exp(-t)[:, None])
+
+    return model
+
+
+def _set_up(backend_name: str, model, **kwargs):
+    if backend_name == "pyro":
+        import pyro
+
+        from ppl_reparam.pyro.guides import AutoPathwiseGuide
+
+        pyro.clear_param_store()
+        guide = AutoPathwiseGuide(model, **kwargs)
+        guide()
+        return guide
+    from numpyro import handlers
+
+    from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+
+    guide = AutoPathwiseGuide(model, **kwargs)
+    handlers.seed(guide._setup_prototype, 0)()
+    return guide
+
+
+@pytest.mark.parametrize("backend_name", ["pyro", "numpyro"])
+def test_default_correlation_is_full_for_an_ode_model_and_mean_field_otherwise(backend_name):
+    pytest.importorskip(f"ppl_reparam.{backend_name}.ode")
+    ode = _set_up(backend_name, _decay_model(backend_name, ode=True))
+    assert ode.correlation == "full"
+    assert ode.correlated_sites == ("rate", "sigma")
+    # the same model without the solve, and an explicit choice, keep mean-field
+    plain = _set_up(backend_name, _decay_model(backend_name, ode=False))
+    assert plain.correlation is None and plain.correlated_sites == ()
+    chosen = _set_up(backend_name, _decay_model(backend_name, ode=True), correlation=None)
+    assert chosen.correlation is None and chosen.correlated_sites == ()
+    ranked = _set_up(backend_name, _decay_model(backend_name, ode=True), correlation=1)
+    assert ranked.correlation == 1 and ranked.correlated_sites == ("rate", "sigma")
+
+
+@pytest.mark.parametrize("backend_name", ["pyro", "numpyro"])
+def test_default_correlation_leaves_a_single_coordinate_mean_field(backend_name):
+    pytest.importorskip(f"ppl_reparam.{backend_name}.ode")
+
+    if backend_name == "pyro":
+        import pyro
+        import pyro.distributions as dist
+        import torch
+
+        from ppl_reparam.pyro.ode import solve
+
+        def model():
+            rate = pyro.sample("rate", dist.LogNormal(0.0, 1.0))
+            t = torch.linspace(0.1, 1.0, 5, dtype=torch.float64)
+            mean = solve(lambda _, x, r: -r * x, torch.ones(1, dtype=t.dtype), t, rate, t0=0.0)
+            pyro.sample("y", dist.Normal(mean[:, 0], 0.1).to_event(1), obs=torch.exp(-t))
+    else:
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+
+        from ppl_reparam.numpyro.ode import solve
+
+        def model():
+            rate = numpyro.sample("rate", dist.LogNormal(0.0, 1.0))
+            t = jnp.linspace(0.1, 1.0, 5)
+            mean = solve(lambda _, x, r: -r * x, jnp.ones(1), t, rate, t0=0.0)
+            numpyro.sample("y", dist.Normal(mean[:, 0], 0.1).to_event(1), obs=jnp.exp(-t))
+
+    guide = _set_up(backend_name, model)
+    assert guide.correlation is None and guide.correlated_sites == ()
 
 
 # -- Normal families only: the backends' own multivariate normal guides -------------------
