@@ -13,6 +13,7 @@ from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._ode import STATUS_TYPE
 from ppl_reparam._relax import TEMPERATURE_KWARG
+from ppl_reparam.numpyro import _scan
 from ppl_reparam.numpyro._backend import BACKEND
 from ppl_reparam.numpyro.estimators import OPS, control_variate_params
 
@@ -113,9 +114,13 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
 
             def run_model(value):
                 model = handlers.substitute(self.model, data={**values, site.name: value})
+                # a site inside a scan keeps its time axis (labelled as the estimator does)
+                scans = _scan.ScanSites(model, "AutoPathwiseGuide")
                 with handlers.block():  # hidden from the handlers the guide runs under
-                    trace = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
-                return list(trace.values())
+                    trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(
+                        *args, **kwargs
+                    )
+                return scans.label(trace.values())
 
             logits = _rebar.conditional_logits(
                 OPS, site.name, kind, site.prior_logits, proto["value"], run_model
