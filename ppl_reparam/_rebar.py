@@ -481,9 +481,11 @@ def estimate(
     return elbo, surrogate
 
 
-def has_discrete_latents(b: Any, msgs) -> bool:
-    """Whether a model trace has an unobserved Categorical or Bernoulli site not marked
-    for enumeration: the sites :class:`RelaxedControlVariateELBO` is for."""
+def discrete_latents(b: Any, msgs) -> list[tuple[dict, str, Any]]:
+    """``(msg, kind, base distribution)`` of every unobserved Categorical or Bernoulli
+    site of a model trace not marked for enumeration: the sites
+    :class:`RelaxedControlVariateELBO` is for."""
+    found = []
     for msg in msgs:
         if msg["type"] != "sample" or msg["is_observed"]:
             continue
@@ -493,8 +495,35 @@ def has_discrete_latents(b: Any, msgs) -> bool:
         while isinstance(fn, (b.independent, b.expanded)) or hasattr(fn, "_mask"):
             fn = fn.base_dist
         if isinstance(fn, b.categorical + b.bernoulli):
-            return True
-    return False
+            found.append((msg, BERNOULLI if isinstance(fn, b.bernoulli) else CATEGORICAL, fn))
+    return found
+
+
+def has_discrete_latents(b: Any, msgs) -> bool:
+    """Whether a model trace has an unobserved Categorical or Bernoulli site not marked
+    for enumeration (see :func:`discrete_latents`)."""
+    return bool(discrete_latents(b, msgs))
+
+
+def conditional_modes(ops: Ops, msgs: list, run_model: Callable[[dict], list]) -> dict:
+    """The discrete latent sites of a model trace ``msgs`` (:func:`discrete_latents`),
+    each set in program order to the most probable value of its conditional law given
+    the other sites' values (:func:`conditional_logits`, elementwise): ``{name:
+    value}``. ``run_model(values)`` is the model's trace (its nodes) with the sites in
+    ``values`` set to them and every other site at its value in ``msgs``. ``fit``'s
+    multi-start screen scores a prior draw with its labels at these values: the prior's
+    own labels are random, and their log density would rank the draws by the labels'
+    luck rather than by how well the continuous values explain the data."""
+    xp = ops.backend.xp
+    modes: dict = {}
+    for msg, kind, fn in discrete_latents(ops.backend, msgs):
+        name, value = msg["name"], msg["value"]
+        logits = conditional_logits(
+            ops, name, kind, fn.logits, value, lambda v, name=name: run_model({**modes, name: v})
+        )
+        mode = logits > 0 if kind == BERNOULLI else xp.argmax(logits, -1)
+        modes[name] = 0 * value + mode  # the value's dtype
+    return modes
 
 
 def check_options(estimator: str, cv_scale: float, temperature: float) -> tuple[str, float, float]:

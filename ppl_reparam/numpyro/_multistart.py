@@ -10,7 +10,7 @@ from numpyro.infer import SVI, Predictive, init_to_value
 from numpyro.infer.util import log_density
 from numpyro.primitives import Messenger
 
-from ppl_reparam import _multistart
+from ppl_reparam import _multistart, _rebar
 from ppl_reparam._ode import STATUS_TYPE
 
 
@@ -52,29 +52,64 @@ def init(svi: SVI, rng_key, args, kwargs, values: dict | None = None):
             guide.init_loc_fn = saved
 
 
-def screened_draws(model, rng_key, k: int, args, kwargs) -> list[dict]:
+def screened_draws(model, rng_key, k: int, args, kwargs, discrete: bool = False) -> list[dict]:
     """The ``k`` prior draws of the latent sites with the highest log joint density
-    among :data:`~ppl_reparam._multistart.SCREEN_DRAWS`."""
+    among :data:`~ppl_reparam._multistart.SCREEN_DRAWS`. ``discrete``: each draw's
+    discrete latent sites are first set to their conditional modes given its other
+    values (:func:`ppl_reparam._rebar.conditional_modes`, mapped over the draws)."""
     with numpyro.validation_enabled(False):
         prior = handlers.trace(handlers.seed(model, rng_key)).get_trace(*args, **kwargs)
         names = [n for n, s in prior.items() if s["type"] == "sample" and not s["is_observed"]]
         draws = Predictive(model, num_samples=_multistart.SCREEN_DRAWS, return_sites=names)(
             rng_key, *args, **kwargs
         )
+        if discrete:
+            draws = jax.vmap(lambda v: _at_conditional_modes(model, v, args, kwargs))(draws)
         joint = jax.vmap(lambda v: log_density(model, args, kwargs, v)[0])(draws)
     best = _multistart.best_draws(np.asarray(joint), k)
     return [{n: draws[n][i] for n in names} for i in best]
 
 
-def multistart(svi: SVI, state, model, seed: int, num_starts, num_steps: int, args, kwargs):
+def _at_conditional_modes(model, values: dict, args, kwargs) -> dict:
+    """``values`` (one draw of the latent sites) with the discrete latent sites at their
+    conditional modes."""
+    from ppl_reparam.numpyro import _scan
+    from ppl_reparam.numpyro.estimators import OPS  # it imports this module
+
+    def run_model(changed: dict) -> list:
+        # a site inside a scan keeps its time axis (labelled as the estimator does)
+        scans = _scan.ScanSites(
+            handlers.substitute(model, data={**values, **changed}), "fit"
+        )
+        trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
+        return scans.label(trace.values())
+
+    return {**values, **_rebar.conditional_modes(OPS, run_model({}), run_model)}
+
+
+def multistart(
+    svi: SVI,
+    state,
+    model,
+    seed: int,
+    num_starts,
+    num_steps: int,
+    args,
+    kwargs,
+    discrete: bool = False,
+):
     """The state to start the main loop from, and the losses of the steps it took:
     ``(state, [])`` when there is no multi-start phase. ``num_starts``: an integer (see
-    :func:`ppl_reparam._multistart.resolve_num_starts`)."""
+    :func:`ppl_reparam._multistart.resolve_num_starts`); ``discrete``: the loss is
+    ``RelaxedControlVariateELBO`` (the screen sets the discrete sites of each draw to
+    their conditional modes)."""
     key = jax.random.PRNGKey(seed)
     if num_starts == 1 or num_steps == 0:
         return state, []
     update = jax.jit(lambda s: svi.update(s, *args, **kwargs))
-    starts = screened_draws(model, jax.random.fold_in(key, 1), num_starts - 1, args, kwargs)
+    starts = screened_draws(
+        model, jax.random.fold_in(key, 1), num_starts - 1, args, kwargs, discrete
+    )
 
     def run(start: int, steps: int):
         if start == 0:

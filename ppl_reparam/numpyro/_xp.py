@@ -44,3 +44,7 @@ def log_softmax(x: jax.Array, axis: int) -> jax.Array:
 
 def one_hot_argmax(x: jax.Array) -> jax.Array:
     return jax.nn.one_hot(jnp.argmax(x, axis=-1), x.shape[-1], dtype=jnp.result_type(x))
+
+
+def argmax(x: jax.Array, axis: int) -> jax.Array:
+    return jnp.argmax(x, axis=axis)

@@ -174,7 +174,15 @@ def _loop(call: _fit.FitCall) -> FitResult:
         losses, start = list(checkpoint["losses"]), checkpoint["step"]
     else:
         state, losses = multistart(
-            svi, state, model, call.seed, call.num_starts, call.num_steps, args, init_kwargs
+            svi,
+            state,
+            model,
+            call.seed,
+            call.num_starts,
+            call.num_steps,
+            args,
+            init_kwargs,
+            discrete,
         )
         start = len(losses)
     average = call.iterate_average(checkpoint, jax.tree_util.tree_map)

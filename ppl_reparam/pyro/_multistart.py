@@ -18,7 +18,7 @@ from pyro import poutine
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
 from pyro.poutine.messenger import Messenger
 
-from ppl_reparam import _multistart
+from ppl_reparam import _multistart, _rebar
 
 # the errors a step of a diverging start raises with validation off (torchdiffeq, linalg)
 _STEP_ERRORS = (ValueError, RuntimeError, AssertionError)
@@ -59,15 +59,21 @@ def solves_ode(model, args, kwargs) -> bool:
     return probe(model, args, kwargs)[1]
 
 
-def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
+def screened_draws(
+    model, k: int, num_draws: int, args, kwargs, discrete: bool = False
+) -> list[dict]:
     """The ``k`` prior draws of the latent sites with the highest log joint density
     among ``num_draws`` (one model run each: Pyro cannot map a model over a batch of
-    draws); a draw whose ODE solve failed is out."""
+    draws); a draw whose ODE solve failed is out. ``discrete``: each draw's discrete
+    latent sites are first set to their conditional modes given its other values
+    (:func:`ppl_reparam._rebar.conditional_modes`: one more model run per category)."""
     draws, joint = [], np.full(num_draws, -np.inf)
     with pyro.validation_enabled(False), torch.no_grad():
         for i in range(len(joint)):
             with collect_status() as collector:
                 trace = poutine.trace(model).get_trace(*args, **kwargs)
+            if discrete:
+                trace = _at_conditional_modes(model, trace, args, kwargs)
             draws.append(
                 {
                     name: site["value"]
@@ -78,6 +84,22 @@ def screened_draws(model, k: int, num_draws: int, args, kwargs) -> list[dict]:
             if not any(bool(torch.as_tensor(r["value"]).any()) for r in collector.records):
                 joint[i] = float(trace.log_prob_sum())
     return [draws[i] for i in _multistart.best_draws(joint, k)]
+
+
+def _at_conditional_modes(model, trace, args, kwargs):
+    """``trace`` run again with its discrete latent sites at their conditional modes."""
+    from ppl_reparam.pyro.estimators import OPS  # it imports this module
+
+    def run_model(values: dict):
+        changed = trace.copy()
+        for name, value in values.items():
+            changed.nodes[name] = {**changed.nodes[name], "value": value}
+        return poutine.trace(poutine.replay(model, trace=changed)).get_trace(*args, **kwargs)
+
+    modes = _rebar.conditional_modes(
+        OPS, list(trace.nodes.values()), lambda values: list(run_model(values).nodes.values())
+    )
+    return run_model(modes) if modes else trace
 
 
 def _reset_guide(guide, model, values: dict, args, kwargs) -> None:
@@ -112,18 +134,22 @@ def _step(loss, optim, model, guide, args, kwargs) -> float:
     return value
 
 
-def multistart(model, guide, loss, optim, num_starts, num_steps: int, args, kwargs) -> list:
+def multistart(
+    model, guide, loss, optim, num_starts, num_steps: int, args, kwargs, discrete: bool = False
+) -> list:
     """Run the phase in the global param store and leave the best start's parameters
     there (their optimizer state in ``optim``); returns the losses of its steps, which
     the main loop continues (``[]`` when there is no phase). ``num_starts``: an integer
-    (see :func:`ppl_reparam._multistart.resolve_num_starts`)."""
+    (see :func:`ppl_reparam._multistart.resolve_num_starts`); ``discrete``: the loss is
+    ``RelaxedControlVariateELBO`` (the screen sets the discrete sites of each draw to
+    their conditional modes)."""
     if num_starts == 1 or num_steps == 0:
         return []
     store = pyro.get_param_store()
     initial = store.get_state()
     initial["params"] = {k: v.detach().clone() for k, v in initial["params"].items()}
     num_draws = _multistart.sequential_screen_draws(num_steps)
-    starts = screened_draws(model, num_starts - 1, num_draws, args, kwargs)
+    starts = screened_draws(model, num_starts - 1, num_draws, args, kwargs, discrete)
     reset = hasattr(guide, "init_loc_fn") and hasattr(guide, "_setup_prototype")
     prefix = getattr(guide, "_pyro_name", None)
 

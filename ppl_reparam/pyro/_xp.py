@@ -55,3 +55,7 @@ def softplus(x: torch.Tensor) -> torch.Tensor:
 
 def one_hot_argmax(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)
+
+
+def argmax(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return torch.argmax(x, dim=axis)

@@ -145,6 +145,3 @@ def loss_for_trace(trace) -> ELBO:
     if trace is not None and _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
         return RelaxedControlVariateELBO()
     return Trace_ELBO()
-    if _rebar.has_discrete_latents(BACKEND, trace.nodes.values()):
-        return RelaxedControlVariateELBO()
-    return Trace_ELBO()

@@ -100,7 +100,15 @@ def _loop(call: _fit.FitCall) -> FitResult:
     else:
         pyro.set_rng_seed(call.seed)
         losses = multistart(
-            model, guide, loss, optim, call.num_starts, call.num_steps, args, call.step_kwargs(0)
+            model,
+            guide,
+            loss,
+            optim,
+            call.num_starts,
+            call.num_steps,
+            args,
+            call.step_kwargs(0),
+            discrete,
         )
         start = len(losses)
     average = call.iterate_average(checkpoint)
