@@ -357,12 +357,13 @@ class PathwiseGuide:
     Medians and quantiles are the families' marginal ones, as without correlation.
 
     The default ``correlation="auto"`` is ``"full"`` for a model that solves an ODE (and
-    has at least two coordinates to couple) and mean-field otherwise, as measured: on the Lotka--Volterra example the mean-field
-    guide's standard deviations are 0.14--0.17 of NUTS's and its slowest direction
-    converges in only some seeds, where ``"full"`` gets 0.80--0.85 of NUTS's sds and every
-    mean within 0.11 sd in every seed measured; on the hierarchical and mixture models of
-    the guide suite no correlation beats mean-field's worst case, and mean-field costs
-    least (``docs/guide/guides.md``). A model whose ODE parameters are many (a plate of
+    has at least two coordinates to couple) and mean-field otherwise, as measured: on the
+    Lotka--Volterra example the mean-field guide's standard deviations are 0.14--0.17 of
+    NUTS's and its slowest direction converges in only some seeds (3 of 5 in Pyro), where
+    ``"full"`` gets 0.80--0.86 of NUTS's sds and every mean within the 0.3 sd bar in every
+    seed measured, in both backends; on the hierarchical and mixture models of the guide
+    suite no correlation beats mean-field's worst case, and mean-field costs least
+    (``docs/guide/guides.md``). A model whose ODE parameters are many (a plate of
     subjects outside any subsampling) pays the full copula's :math:`O(n^2)` parameters
     and :math:`O(n^3)` Cholesky per step; pass ``correlation=k`` or ``None`` there.
 
@@ -481,9 +482,7 @@ class PathwiseGuide:
         fn = _copula.distribution(self._backend, self._copula_params())
         return self._backend.sample(self._latent_name, fn, infer={"is_auxiliary": True})
 
-    def _copula_layout(
-        self, shapes: Mapping[str, tuple[int, ...]], like, solves_ode: bool
-    ) -> dict:
+    def _copula_layout(self, shapes: Mapping[str, tuple[int, ...]], like, solves_ode: bool) -> dict:
         """Place the sites the copula couples (``shapes``: every site with its parameter
         shape; those in a subsampled plate are left out by the caller) in its vector;
         returns the copula's initial parameters, ``{}`` for a mean-field guide.

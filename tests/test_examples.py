@@ -20,7 +20,13 @@ KEYS = {
     "mixture": {"weights", "means", "assignments", "final_temperature"},
     "binary_features": {"methods", "variance_ratio_score_over_relaxed"},
     "tails": {"intervals", "ours_worst_relative_error"},
-    "lotka_volterra": {"posterior", "against_nuts", "nuts_wall_time_s", "mean_field", "correlation"},
+    "lotka_volterra": {
+        "posterior",
+        "against_nuts",
+        "nuts_wall_time_s",
+        "mean_field",
+        "correlation",
+    },
     "sir": {"posterior", "against_nuts", "nuts_wall_time_s", "mean_field", "correlation"},
 }
 STEPS = 3  # SVI steps; for the tails example, interval positions

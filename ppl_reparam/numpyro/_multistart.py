@@ -78,9 +78,7 @@ def _at_conditional_modes(model, values: dict, args, kwargs) -> dict:
 
     def run_model(changed: dict) -> list:
         # a site inside a scan keeps its time axis (labelled as the estimator does)
-        scans = _scan.ScanSites(
-            handlers.substitute(model, data={**values, **changed}), "fit"
-        )
+        scans = _scan.ScanSites(handlers.substitute(model, data={**values, **changed}), "fit")
         trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
         return scans.label(trace.values())
 

@@ -117,9 +117,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                 # a site inside a scan keeps its time axis (labelled as the estimator does)
                 scans = _scan.ScanSites(model, "AutoPathwiseGuide")
                 with handlers.block():  # hidden from the handlers the guide runs under
-                    trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(
-                        *args, **kwargs
-                    )
+                    trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
                 return scans.label(trace.values())
 
             logits = _rebar.conditional_logits(

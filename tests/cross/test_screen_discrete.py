@@ -103,7 +103,5 @@ def test_the_discrete_screen_keeps_draws_whose_labels_are_their_conditional_mode
     assert len(as_np) == 3
     for draw in as_np:
         locs = draw["locs"]
-        modes = np.argmax(
-            np.log(W) + stats.norm.logpdf(X[:, None], locs[None, :], SCALE), axis=-1
-        )
+        modes = np.argmax(np.log(W) + stats.norm.logpdf(X[:, None], locs[None, :], SCALE), axis=-1)
         np.testing.assert_array_equal(draw["z"], modes)
