@@ -247,6 +247,11 @@ class Site:
         self.relaxed_family = type(relaxed) if relaxed is not None else None
         self.density = getattr(relaxed, "density", None)
         self.discrete_family, self.prior_logits = _discrete_family(b, fn, self.kind)
+        if self.discrete_family in (b.dist.Categorical, b.dist.Bernoulli) and fn.event_dim:
+            raise NotImplementedError(
+                f"{GUIDE_NAME}: discrete site {name!r} reinterprets batch dims as event dims "
+                "(to_event); declare its batch dims with plates instead"
+            )
         one_hot = getattr(b.dist, "OneHotCategorical", ())
         vector = (
             self.kind == SIMPLEX

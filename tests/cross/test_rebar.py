@@ -449,3 +449,38 @@ def test_fit_with_the_estimator_averages_the_last_quarter_of_the_iterates_by_def
     default = params()
     np.testing.assert_allclose(default, params(average_last=2), rtol=1e-6)  # 8 // 4
     assert not np.allclose(default, params(average_last=1))  # the last iterate
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_NAMES)
+def test_autopathwiseguide_rejects_a_discrete_site_with_event_dims_naming_it(backend_name):
+    # before, the guide drew a wrongly shaped value and the model failed on its first use
+    # of it with the backend's shape error
+    match = r"AutoPathwiseGuide: discrete site 'z' reinterprets batch dims .*plates"
+    if backend_name == "pyro":
+        import pyro
+        import pyro.distributions as dist
+        import torch
+
+        from ppl_reparam.pyro.guides import AutoPathwiseGuide
+
+        def model():
+            z = pyro.sample("z", dist.Bernoulli(0.3 * torch.ones(4)).to_event(1))
+            pyro.sample("x", dist.Normal(z.sum(), 1.0), obs=torch.tensor(1.0))
+
+        pyro.clear_param_store()
+        with pytest.raises(NotImplementedError, match=match):
+            AutoPathwiseGuide(model)()
+    else:
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+        from numpyro import handlers
+
+        from ppl_reparam.numpyro.guides import AutoPathwiseGuide
+
+        def model():
+            z = numpyro.sample("z", dist.Categorical(jnp.ones(3) / 3).expand([4]).to_event(1))
+            numpyro.sample("x", dist.Normal(z.sum(), 1.0), obs=1.0)
+
+        with pytest.raises(NotImplementedError, match=match):
+            handlers.seed(AutoPathwiseGuide(model), 0)()
