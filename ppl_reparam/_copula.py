@@ -44,14 +44,17 @@ def check_correlation(correlation: Any) -> str | int | None:
     )
 
 
-def resolve_correlation(correlation: str | int | None, solves_ode: bool) -> str | int | None:
+def resolve_correlation(
+    correlation: str | int | None, solves_ode: bool, size: int
+) -> str | int | None:
     """The correlation a guide uses: ``"auto"`` is ``"full"`` for a model that solves an
     ODE (its parameters are strongly correlated, and the full copula reaches their
-    posterior where the mean-field guide converges slowly; see the guides page) and
-    ``None`` (mean-field) for any other model; every other value is itself."""
+    posterior where the mean-field guide converges slowly; see the guides page) with at
+    least two coordinates to couple (``size``), and ``None`` (mean-field) for any other
+    model; every other value is itself."""
     if correlation != AUTO:
         return correlation
-    return FULL if solves_ode else None
+    return FULL if solves_ode and size >= 2 else None
 
 
 class Slot(NamedTuple):

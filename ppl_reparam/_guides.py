@@ -492,7 +492,6 @@ class PathwiseGuide:
         shape; those in a subsampled plate are left out by the caller) in its vector;
         returns the copula's initial parameters, ``{}`` for a mean-field guide.
         ``solves_ode``: whether the model's prototype run solved an ODE (for ``"auto"``)."""
-        self._correlation = _copula.resolve_correlation(self._correlation_arg, solves_ode)
         shapes = {
             name: shape
             for name, shape in shapes.items()
@@ -500,8 +499,7 @@ class PathwiseGuide:
         }
         slots = _copula.layout(shapes)
         size = max((slot.stop for slot in slots.values()), default=0)
-        if self._correlation_arg == _copula.AUTO and size < 2:
-            self._correlation = None  # one coordinate: nothing to couple
+        self._correlation = _copula.resolve_correlation(self._correlation_arg, solves_ode, size)
         if self._correlation is None or not shapes:
             self._slots = {}
             return {}

@@ -77,10 +77,8 @@ def _at_conditional_modes(model, values: dict, args, kwargs) -> dict:
     from ppl_reparam.numpyro.estimators import OPS  # it imports this module
 
     def run_model(changed: dict) -> list:
-        # a site inside a scan keeps its time axis (labelled as the estimator does)
-        scans = _scan.ScanSites(handlers.substitute(model, data={**values, **changed}), "fit")
-        trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
-        return scans.label(trace.values())
+        substituted = handlers.substitute(model, data={**values, **changed})
+        return _scan.labelled_run(substituted, "fit", args, kwargs)
 
     return {**values, **_rebar.conditional_modes(OPS, run_model({}), run_model)}
 

@@ -104,6 +104,15 @@ class ScanSites:
         ]
 
 
+def labelled_run(model: Callable, who: str, args: tuple, kwargs: dict) -> list:
+    """The messages of one run of ``model`` (seeded at 0), with the sites of each scan
+    labelled (:meth:`ScanSites.label`), so that a site inside a scan keeps its time axis
+    as a frame of :func:`frames`; ``who`` opens a carry error's message."""
+    scans = ScanSites(model, who)
+    trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
+    return scans.label(trace.values())
+
+
 def frames(msg: dict) -> dict:
     """``{name: dim}`` of a site's plates, and of its scan's time axis (the leading
     batch axis of a site the scan stacked) under the name ``_rebar.SCAN_FRAME + k``."""

@@ -114,11 +114,8 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
 
             def run_model(value):
                 model = handlers.substitute(self.model, data={**values, site.name: value})
-                # a site inside a scan keeps its time axis (labelled as the estimator does)
-                scans = _scan.ScanSites(model, "AutoPathwiseGuide")
                 with handlers.block():  # hidden from the handlers the guide runs under
-                    trace = handlers.trace(handlers.seed(scans.model, 0)).get_trace(*args, **kwargs)
-                return scans.label(trace.values())
+                    return _scan.labelled_run(model, "AutoPathwiseGuide", args, kwargs)
 
             logits = _rebar.conditional_logits(
                 OPS, site.name, kind, site.prior_logits, proto["value"], run_model

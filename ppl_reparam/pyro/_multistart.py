@@ -86,20 +86,24 @@ def screened_draws(
     return [draws[i] for i in _multistart.best_draws(joint, k)]
 
 
+def rerun(model, trace, values: dict, args, kwargs):
+    """The trace of ``model`` replaying ``trace`` with the sites in ``values`` set to
+    them."""
+    changed = trace.copy()
+    for name, value in values.items():
+        changed.nodes[name] = {**changed.nodes[name], "value": value}
+    return poutine.trace(poutine.replay(model, trace=changed)).get_trace(*args, **kwargs)
+
+
 def _at_conditional_modes(model, trace, args, kwargs):
     """``trace`` run again with its discrete latent sites at their conditional modes."""
     from ppl_reparam.pyro.estimators import OPS  # it imports this module
 
-    def run_model(values: dict):
-        changed = trace.copy()
-        for name, value in values.items():
-            changed.nodes[name] = {**changed.nodes[name], "value": value}
-        return poutine.trace(poutine.replay(model, trace=changed)).get_trace(*args, **kwargs)
+    def run_model(values: dict) -> list:
+        return list(rerun(model, trace, values, args, kwargs).nodes.values())
 
-    modes = _rebar.conditional_modes(
-        OPS, list(trace.nodes.values()), lambda values: list(run_model(values).nodes.values())
-    )
-    return run_model(modes) if modes else trace
+    modes = _rebar.conditional_modes(OPS, list(trace.nodes.values()), run_model)
+    return rerun(model, trace, modes, args, kwargs) if modes else trace
 
 
 def _reset_guide(guide, model, values: dict, args, kwargs) -> None:

@@ -17,7 +17,7 @@ from ppl_reparam import _copula, _guides, _rebar
 from ppl_reparam._docs import copy_docs_from
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.pyro._backend import BACKEND
-from ppl_reparam.pyro._multistart import collect_status
+from ppl_reparam.pyro._multistart import collect_status, rerun
 from ppl_reparam.pyro.estimators import OPS
 
 __all__ = ["AutoPathwiseGuide"]
@@ -115,11 +115,9 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             return initial
 
         def run_model(value):
-            trace = self.prototype_trace.copy()
-            trace.nodes[site.name] = {**trace.nodes[site.name], "value": value}
-            replayed = poutine.trace(poutine.replay(self.model, trace=trace))
             with poutine.block():  # hidden from the handlers the guide runs under
-                return list(replayed.get_trace(*args, **kwargs).nodes.values())
+                trace = rerun(self.model, self.prototype_trace, {site.name: value}, args, kwargs)
+            return list(trace.nodes.values())
 
         with torch.no_grad():
             logits = _rebar.conditional_logits(
