@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ppl_reparam import _copula
+from ppl_reparam import _copula, _rebar
 from ppl_reparam._backend import Backend
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.math.copula import kumaraswamy_from_normal
@@ -628,6 +628,26 @@ class PathwiseGuide:
             t = self._temperature(site, temperature, logits)
             fn = site.relaxed_family(t, logits=logits, density=site.density)
         return fn.to_event(site.extra_event_dims) if site.extra_event_dims else fn
+
+    def _refreshed_logits(self, values: dict, args: tuple, kwargs: dict) -> dict:
+        """``{site: logits}``: every discrete site (Categorical or Bernoulli) outside
+        subsampled plates at its conditional law given ``values`` of every latent site
+        (:func:`ppl_reparam._rebar.conditional_logits`, all from the same ``values``).
+
+        ``fit`` sets a discrete site's logits to these once, given the guide's medians,
+        at :func:`ppl_reparam._fit.refresh_step` of a fit with
+        ``RelaxedControlVariateELBO``: a label that went confidently wrong early (logits
+        of size 10 or more on a category its cluster has since left) has a vanishing
+        gradient and stays wrong; its conditional law, given where the continuous sites
+        are now, is the coordinate-ascent update of its mean-field factor with the
+        other sites at their medians."""
+        return {
+            name: self._conditional_logits(site, values, args, kwargs)
+            for name, site in self._sites.items()
+            if site.family == DISCRETE_FAMILY
+            and _rebar.family_kind(self._backend, site.discrete_family) is not None
+            and self._full_size(site)
+        }
 
     def _medians(self, params_of: Callable[[Site], dict], temperature) -> dict:
         """The median of every site, with parameters ``params_of(site)``."""

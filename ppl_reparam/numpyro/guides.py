@@ -102,32 +102,48 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         subsampled plate, the prior's, repeated to full size."""
         proto = self.prototype_trace[site.name]
         init = self._initial_params(site, proto["value"], None)
-        frames = proto["cond_indep_stack"]
-        kind = _rebar.family_kind(BACKEND, site.discrete_family)
-        full = all(self._prototype_frame_full_sizes[f.name] == f.size for f in frames)
-        if kind is not None and full:
+        if _rebar.family_kind(BACKEND, site.discrete_family) is not None and self._full_size(site):
             values = {
                 name: msg["value"]
                 for name, msg in self.prototype_trace.items()
                 if msg["type"] == "sample" and not msg["is_observed"]
             }
-
-            def run_model(value):
-                model = handlers.substitute(self.model, data={**values, site.name: value})
-                with handlers.block():  # hidden from the handlers the guide runs under
-                    return _scan.labelled_run(model, "AutoPathwiseGuide", args, kwargs)
-
-            logits = _rebar.conditional_logits(
-                OPS, site.name, kind, site.prior_logits, proto["value"], run_model
-            )
+            logits = self._conditional_logits(site, values, args, kwargs)
             return {"logits": logits.astype(jnp.result_type(init["logits"]))}
-        for frame in frames:
+        for frame in proto["cond_indep_stack"]:
             full_size = self._prototype_frame_full_sizes[frame.name]
             if full_size != frame.size:
                 init["logits"] = periodic_repeat(
                     init["logits"], full_size, frame.dim - site.event_dim
                 )
         return init
+
+    def _conditional_logits(self, site: _guides.Site, values: dict, args, kwargs):
+        """The logits of discrete ``site``'s conditional law given ``values`` of every
+        latent site (:func:`ppl_reparam._rebar.conditional_logits`)."""
+        kind = _rebar.family_kind(BACKEND, site.discrete_family)
+
+        def run_model(value):
+            model = handlers.substitute(self.model, data={**values, site.name: value})
+            with handlers.block():  # hidden from the handlers the guide runs under
+                return _scan.labelled_run(model, "AutoPathwiseGuide", args, kwargs)
+
+        return _rebar.conditional_logits(
+            OPS, site.name, kind, site.prior_logits, values[site.name], run_model
+        )
+
+    def _full_size(self, site: _guides.Site) -> bool:
+        frames = self.prototype_trace[site.name]["cond_indep_stack"]
+        return all(self._prototype_frame_full_sizes[f.name] == f.size for f in frames)
+
+    def refresh_discrete(self, params: dict, *args, **kwargs) -> dict:
+        """``params`` with the logits of every discrete site outside subsampled plates
+        set to its conditional law given the other sites at the guide's medians: the
+        coordinate-ascent update of its factor. ``fit`` does it once in a fit with
+        ``RelaxedControlVariateELBO`` (see :func:`ppl_reparam._fit.refresh_step`)."""
+        logits = self._refreshed_logits(self.median(params), args, kwargs)
+        new = {f"{name}_{self.prefix}_logits": value for name, value in logits.items()}
+        return {**params, **{k: v.astype(jnp.result_type(params[k])) for k, v in new.items()}}
 
     def _param(self, site: _guides.Site, param: str):
         return numpyro.param(

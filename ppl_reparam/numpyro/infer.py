@@ -17,6 +17,7 @@ from numpyro.infer.elbo import ELBO
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
+from ppl_reparam._guides import PathwiseGuide
 from ppl_reparam._relax import TEMPERATURE_KWARG
 from ppl_reparam.numpyro._multistart import init, multistart, solves_ode
 from ppl_reparam.numpyro.estimators import RelaxedControlVariateELBO, default_loss  # noqa: F401
@@ -187,9 +188,12 @@ def _loop(call: _fit.FitCall) -> FitResult:
         start = len(losses)
     average = call.iterate_average(checkpoint, jax.tree_util.tree_map)
 
+    refresh = discrete and isinstance(guide, PathwiseGuide)
     bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
+        if refresh and step == call.refresh_step():
+            state = _refreshed(svi, guide, state, args, call_kwargs)
         temperature = call_kwargs.get(TEMPERATURE_KWARG) if call.schedule else None
         try:
             new_state, value, ok = guarded_update(state, temperature, arrays)
@@ -248,6 +252,23 @@ fit = _fit.fit_function(
     data as constants instead, for that call only.
 """,
 )
+
+
+def _refreshed(svi: SVI, guide, state, args, kwargs):
+    """``state`` with the guide's discrete sites at their conditional law given its
+    other sites' medians (``AutoPathwiseGuide.refresh_discrete``); the optimizer's
+    moments are kept (an optax optimizer) or set up afresh (any other)."""
+    params = svi.get_params(state)
+    new = guide.refresh_discrete(params, *args, **kwargs)
+    i, inner = state.optim_state
+    current = svi.optim.get_params(state.optim_state)
+    # the logits' constraint is the real line: constrained and unconstrained agree
+    updated = {**current, **{k: v for k, v in new.items() if v is not params[k]}}
+    if isinstance(inner, tuple) and len(inner) == 2 and inner[0] is current:
+        inner = (updated, inner[1])  # optax's state: (params, its own state)
+    else:
+        inner = svi.optim.init(updated)[1]
+    return state._replace(optim_state=(i, inner))
 
 
 def _non_finite_gradients(svi: SVI, state, args, kwargs) -> list[str]:

@@ -109,21 +109,43 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         """A discrete site's initial logits: its conditional given the other sites'
         initial values (see :func:`ppl_reparam._rebar.conditional_logits`); the prior's
         (``initial``) under a subsampled plate and for a OneHotCategorical."""
-        frames = self.prototype_trace.nodes[site.name]["cond_indep_stack"]
         kind = _rebar.family_kind(BACKEND, site.discrete_family)
-        if kind is None or any((f.full_size or f.size) != f.size for f in frames):
+        if kind is None or not self._full_size(site):
             return initial
+        logits = self._conditional_logits(site, {site.name: value}, args, kwargs)
+        return {"logits": logits.to(initial["logits"])}
+
+    @torch.no_grad()
+    def _conditional_logits(self, site: _guides.Site, values: dict, args, kwargs):
+        """The logits of discrete ``site``'s conditional law given ``values`` (the sites
+        not in it at their prototype values; :func:`ppl_reparam._rebar.conditional_logits`)."""
+        kind = _rebar.family_kind(BACKEND, site.discrete_family)
 
         def run_model(value):
             with poutine.block():  # hidden from the handlers the guide runs under
-                trace = rerun(self.model, self.prototype_trace, {site.name: value}, args, kwargs)
+                changed = {**values, site.name: value}
+                trace = rerun(self.model, self.prototype_trace, changed, args, kwargs)
             return list(trace.nodes.values())
 
-        with torch.no_grad():
-            logits = _rebar.conditional_logits(
-                OPS, site.name, kind, site.prior_logits, value, run_model
-            )
-        return {"logits": logits.to(initial["logits"])}
+        return _rebar.conditional_logits(
+            OPS, site.name, kind, site.prior_logits, values[site.name], run_model
+        )
+
+    def _full_size(self, site: _guides.Site) -> bool:
+        frames = self.prototype_trace.nodes[site.name]["cond_indep_stack"]
+        return all((f.full_size or f.size) == f.size for f in frames)
+
+    @torch.no_grad()
+    def refresh_discrete(self, *args, **kwargs) -> None:
+        """Set the logits of every discrete site outside subsampled plates to its
+        conditional law given the other sites at the guide's medians, in place: the
+        coordinate-ascent update of its factor. ``fit`` does it once in a fit with
+        ``RelaxedControlVariateELBO`` (see :func:`ppl_reparam._fit.refresh_step`)."""
+        logits = self._refreshed_logits(self.median(*args, **kwargs), args, kwargs)
+        module = getattr(self, _MODULES["logits"])
+        for name, value in logits.items():
+            param = attrgetter(f"{name}_unconstrained")(module)  # PyroModule's storage
+            param.copy_(value.to(param))
 
     @property
     def _latent_name(self) -> str:

@@ -13,6 +13,7 @@ from pyro.optim import Adam, PyroOptim
 
 from ppl_reparam import _fit
 from ppl_reparam._fit import FitResult, NonFiniteLossError
+from ppl_reparam._guides import PathwiseGuide
 from ppl_reparam.pyro._multistart import multistart, probe
 from ppl_reparam.pyro.estimators import (  # noqa: F401
     RelaxedControlVariateELBO,
@@ -117,9 +118,12 @@ def _loop(call: _fit.FitCall) -> FitResult:
         kept = call.result_kwargs(len(losses))
         return FitResult(_params(), list(losses), model, guide, args, kept)
 
+    refresh = discrete and isinstance(guide, PathwiseGuide)
     bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
+        if refresh and step == call.refresh_step():
+            guide.refresh_discrete(*args, **call_kwargs)  # the optimizer's moments kept
         rng = torch.get_rng_state()
         try:
             with poutine.trace(param_only=True) as capture:
