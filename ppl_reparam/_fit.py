@@ -44,9 +44,12 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         the last ``num_steps // 10`` iterates for a model that solves an ODE with
         ``ode.solve`` (whose posterior ridges the last iterate wanders along), the last
         ``num_steps // 4`` when the loss is ``RelaxedControlVariateELBO`` (the default
-        for discrete latent sites: its one-draw estimates leave the iterates jittering),
-        the last iterate for any other. The average is taken in the unconstrained space
-        the optimizer works in, and mapped to the constrained space once: a positive
+        for discrete latent sites: its one-draw estimates leave the iterates jittering;
+        an ``AutoPathwiseGuide``'s plate-local discrete sites are also set once to their
+        conditional law given its other sites' medians, at the start of the window or
+        3/4 through the fit, whichever comes first), the last iterate for any other.
+        The average is taken in the unconstrained space the optimizer works in, and
+        mapped to the constrained space once: a positive
         parameter is the exp/softplus of its mean unconstrained value. ``losses`` stay
         per step. {average_note}
     :returns: a :class:`FitResult`{returns}.

@@ -631,7 +631,9 @@ class PathwiseGuide:
 
     def _refreshed_logits(self, values: dict, args: tuple, kwargs: dict) -> dict:
         """``{site: logits}``: every discrete site (Categorical or Bernoulli) outside
-        subsampled plates at its conditional law given ``values`` of every latent site
+        subsampled plates whose elements' conditional laws are plate-local
+        (:func:`ppl_reparam._rebar.plate_local`: a mixture's labels, not an HMM's
+        states), at its conditional law given ``values`` of every latent site
         (:func:`ppl_reparam._rebar.conditional_logits`, all from the same ``values``).
 
         ``fit`` sets a discrete site's logits to these once, given the guide's medians,
@@ -640,14 +642,20 @@ class PathwiseGuide:
         of size 10 or more on a category its cluster has since left) has a vanishing
         gradient and stays wrong; its conditional law, given where the continuous sites
         are now, is the coordinate-ascent update of its mean-field factor with the
-        other sites at their medians."""
-        return {
-            name: self._conditional_logits(site, values, args, kwargs)
-            for name, site in self._sites.items()
-            if site.family == DISCRETE_FAMILY
-            and _rebar.family_kind(self._backend, site.discrete_family) is not None
-            and self._full_size(site)
-        }
+        other sites at their medians. Where the conditional is not plate-local it would
+        be a guess (an HMM state's given its neighbours' modes, all changed at once):
+        measured on the Pyro HMM of benchmarks/hmm.py, setting those left the fit
+        7-9 sd off, so they keep their logits."""
+        found = {}
+        for name, site in self._sites.items():
+            if site.family != DISCRETE_FAMILY or not self._full_size(site):
+                continue
+            if _rebar.family_kind(self._backend, site.discrete_family) is None:
+                continue
+            logits = self._conditional_logits(site, values, args, kwargs, exact_only=True)
+            if logits is not None:
+                found[name] = logits
+        return found
 
     def _medians(self, params_of: Callable[[Site], dict], temperature) -> dict:
         """The median of every site, with parameters ``params_of(site)``."""

@@ -282,9 +282,30 @@ def family_kind(b: Any, family: type) -> str | None:
     return {b.dist.Categorical: CATEGORICAL, b.dist.Bernoulli: BERNOULLI}.get(family)
 
 
+def plate_local(terms: list, i: int) -> bool:
+    """Whether :func:`conditional_logits` is exact for the site of ``terms[i]`` (terms of a
+    model trace, :func:`_model_terms`): it is in at least one plate, every batch axis of
+    its term is one of its plates (none a scan's time axis), and every later term lies
+    in all of its plates, so an element's slice holds every term that depends on it
+    (a mixture's labels). A factor or site outside the plates that couples the elements
+    (an HMM's transitions), a time axis, or a batch axis that is no plate break it."""
+    _, x, frames = terms[i]
+    if not frames or any(name.startswith(SCAN_FRAME) for name in frames):
+        return False
+    if sorted(frames.values()) != list(range(-x.ndim, 0)):
+        return False
+    return all(set(frames) <= set(later) for _, _, later in terms[i + 1 :])
+
+
 def conditional_logits(
-    ops: Ops, name: str, kind: str, prior_logits: Array, value: Array, run_model: Callable
-) -> Array:
+    ops: Ops,
+    name: str,
+    kind: str,
+    prior_logits: Array,
+    value: Array,
+    run_model: Callable,
+    exact_only: bool = False,
+) -> Array | None:
     r"""The logits of the conditional law of each element of discrete site ``name`` given
     the values of the other sites: ``run_model(v)`` is the model's trace (its nodes)
     with the site at ``v`` and the other sites at their values, ``value`` an integer
@@ -295,12 +316,15 @@ def conditional_logits(
     \mid \dots)` up to a constant where the site's elements are independent given the
     other sites and no later site outside its plates depends on them (a mixture's
     labels); an approximation otherwise. Shape: the site's, ``+ (K,)`` for a Categorical
-    (normalised); the log-odds for a Bernoulli."""
+    (normalised); the log-odds for a Bernoulli. ``exact_only``: ``None`` where it would
+    be an approximation (see :func:`plate_local`)."""
     xp, b = ops.backend.xp, ops.backend
     costs = []
     for k in range(2 if kind == BERNOULLI else prior_logits.shape[-1]):
         terms = _model_terms(ops, run_model(0 * value + k), [], {})  # keeps value's dtype
         i = [term[0] for term in terms].index(name)
+        if exact_only and not plate_local(terms, i):
+            return None
         costs.append(_element_cost(ops, terms[i:], terms[i][2], terms[i][1].ndim))
     if kind == BERNOULLI:
         return costs[1] - costs[0]

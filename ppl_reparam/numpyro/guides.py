@@ -118,7 +118,9 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                 )
         return init
 
-    def _conditional_logits(self, site: _guides.Site, values: dict, args, kwargs):
+    def _conditional_logits(
+        self, site: _guides.Site, values: dict, args, kwargs, exact_only: bool = False
+    ):
         """The logits of discrete ``site``'s conditional law given ``values`` of every
         latent site (:func:`ppl_reparam._rebar.conditional_logits`)."""
         kind = _rebar.family_kind(BACKEND, site.discrete_family)
@@ -129,7 +131,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
                 return _scan.labelled_run(model, "AutoPathwiseGuide", args, kwargs)
 
         return _rebar.conditional_logits(
-            OPS, site.name, kind, site.prior_logits, values[site.name], run_model
+            OPS, site.name, kind, site.prior_logits, values[site.name], run_model, exact_only
         )
 
     def _full_size(self, site: _guides.Site) -> bool:
@@ -138,9 +140,10 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
 
     def refresh_discrete(self, params: dict, *args, **kwargs) -> dict:
         """``params`` with the logits of every discrete site outside subsampled plates
-        set to its conditional law given the other sites at the guide's medians: the
+        whose elements' conditional laws are plate-local (a mixture's labels, not an
+        HMM's states) set to them, given the other sites at the guide's medians: the
         coordinate-ascent update of its factor. ``fit`` does it once in a fit with
-        ``RelaxedControlVariateELBO`` (see :func:`ppl_reparam._fit.refresh_step`)."""
+        ``RelaxedControlVariateELBO``, at the start of its averaging window."""
         logits = self._refreshed_logits(self.median(params), args, kwargs)
         new = {f"{name}_{self.prefix}_logits": value for name, value in logits.items()}
         return {**params, **{k: v.astype(jnp.result_type(params[k])) for k, v in new.items()}}

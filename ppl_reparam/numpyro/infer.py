@@ -260,6 +260,8 @@ def _refreshed(svi: SVI, guide, state, args, kwargs):
     moments are kept (an optax optimizer) or set up afresh (any other)."""
     params = svi.get_params(state)
     new = guide.refresh_discrete(params, *args, **kwargs)
+    if all(new[k] is params[k] for k in params):
+        return state  # no site's conditional is plate-local
     i, inner = state.optim_state
     current = svi.optim.get_params(state.optim_state)
     # the logits' constraint is the real line: constrained and unconstrained agree

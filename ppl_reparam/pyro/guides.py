@@ -116,7 +116,9 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         return {"logits": logits.to(initial["logits"])}
 
     @torch.no_grad()
-    def _conditional_logits(self, site: _guides.Site, values: dict, args, kwargs):
+    def _conditional_logits(
+        self, site: _guides.Site, values: dict, args, kwargs, exact_only: bool = False
+    ):
         """The logits of discrete ``site``'s conditional law given ``values`` (the sites
         not in it at their prototype values; :func:`ppl_reparam._rebar.conditional_logits`)."""
         kind = _rebar.family_kind(BACKEND, site.discrete_family)
@@ -128,7 +130,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
             return list(trace.nodes.values())
 
         return _rebar.conditional_logits(
-            OPS, site.name, kind, site.prior_logits, values[site.name], run_model
+            OPS, site.name, kind, site.prior_logits, values[site.name], run_model, exact_only
         )
 
     def _full_size(self, site: _guides.Site) -> bool:
@@ -137,11 +139,14 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
 
     @torch.no_grad()
     def refresh_discrete(self, *args, **kwargs) -> None:
-        """Set the logits of every discrete site outside subsampled plates to its
-        conditional law given the other sites at the guide's medians, in place: the
+        """Set the logits of every discrete site outside subsampled plates whose
+        elements' conditional laws are plate-local (a mixture's labels, not an HMM's
+        states) to them, given the other sites at the guide's medians, in place: the
         coordinate-ascent update of its factor. ``fit`` does it once in a fit with
-        ``RelaxedControlVariateELBO`` (see :func:`ppl_reparam._fit.refresh_step`)."""
-        logits = self._refreshed_logits(self.median(*args, **kwargs), args, kwargs)
+        ``RelaxedControlVariateELBO``, at the start of its averaging window. Torch's
+        random state is left as it was (the model runs replay their draws)."""
+        with torch.random.fork_rng():
+            logits = self._refreshed_logits(self.median(*args, **kwargs), args, kwargs)
         module = getattr(self, _MODULES["logits"])
         for name, value in logits.items():
             param = attrgetter(f"{name}_unconstrained")(module)  # PyroModule's storage

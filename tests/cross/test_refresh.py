@@ -14,9 +14,10 @@ WEIGHTS = np.array([0.3, 0.7])
 MEANS = np.array([-1.0, 2.0])  # where the guide's medians of ``mu`` are set
 
 
-def _setup(backend_name: str):
+def _setup(backend_name: str, coupled: bool = False):
     """``(model, guide, x, fit)``: a 1-D two-component mixture with latent means whose
-    guide has its medians of ``mu`` at :data:`MEANS`."""
+    guide has its medians of ``mu`` at :data:`MEANS`; ``coupled``: with a factor outside
+    the plate that couples neighbouring labels (an HMM's transitions)."""
     if backend_name == "pyro":
         import pyro as ppl
         import pyro.distributions as dist
@@ -50,6 +51,8 @@ def _setup(backend_name: str):
         with ppl.plate("data", len(x)):
             z = ppl.sample("z", dist.Categorical(weights))
             ppl.sample("x", dist.Normal(choose(z, mu), 1.0), obs=x)
+        if coupled:
+            ppl.factor("stay", 2.0 * (z[1:] == z[:-1]).sum())
 
     guide = AutoPathwiseGuide(model, init_loc_fn=init_to_value(values={"mu": means}))
     return model, guide, x, fit
@@ -127,3 +130,27 @@ def test_fit_refreshes_the_discrete_sites_once_after_the_multistart_phase(
     calls.clear()
     fit(model, guide, x, num_steps=120, num_starts=8, progress_bar=False)
     assert calls == []
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_NAMES)
+def test_refresh_discrete_leaves_labels_whose_conditional_is_not_plate_local(backend_name):
+    # the factor outside the plate couples the labels: each one's conditional depends on
+    # its neighbours, which a refresh from their modes would only guess
+    model, guide, x, _ = _setup(backend_name, coupled=True)
+    if backend_name == "pyro":
+        import torch
+
+        guide(x)
+        before = guide.logits.z.detach().clone()
+        rng = torch.get_rng_state()
+        guide.refresh_discrete(x)
+        assert torch.equal(guide.logits.z.detach(), before)
+        assert torch.equal(torch.get_rng_state(), rng)  # a fit's draws stay as they were
+    else:
+        from numpyro import handlers
+
+        with handlers.trace() as tr, handlers.seed(rng_seed=0):
+            guide(x)
+        params = {n: s["value"] for n, s in tr.items() if s["type"] == "param"}
+        new = guide.refresh_discrete(params, x)
+        assert all(new[name] is params[name] for name in params)
