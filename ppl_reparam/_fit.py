@@ -49,9 +49,8 @@ FIT_DOC = """Fit ``guide`` to ``model`` by SVI for ``num_steps`` steps.
         conditional law given its other sites' medians, at the start of the window or
         3/4 through the fit, whichever comes first), the last iterate for any other.
         The average is taken in the unconstrained space the optimizer works in, and
-        mapped to the constrained space once: a positive
-        parameter is the exp/softplus of its mean unconstrained value. ``losses`` stay
-        per step. {average_note}
+        mapped to the constrained space once: a positive parameter is the exp/softplus
+        of its mean unconstrained value. ``losses`` stay per step. {average_note}
     :returns: a :class:`FitResult`{returns}.
     :raises NonFiniteLossError: when the loss or a gradient becomes NaN/inf, or a step
         (or the initialisation) fails on non-finite values (the backend's own error is
