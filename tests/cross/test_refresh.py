@@ -154,3 +154,39 @@ def test_refresh_discrete_leaves_labels_whose_conditional_is_not_plate_local(bac
         params = {n: s["value"] for n, s in tr.items() if s["type"] == "param"}
         new = guide.refresh_discrete(params, x)
         assert all(new[name] is params[name] for name in params)
+
+
+def test_numpyro_fit_refreshes_with_an_optimizer_other_than_optax(monkeypatch):
+    # numpyro.optim.Adam keeps its state in jax.example_libraries' packed form: the
+    # refresh sets it up afresh at the new parameters instead of editing it
+    pytest.importorskip("numpyro")
+    import numpyro.optim
+
+    import ppl_reparam.numpyro.guides as guides
+
+    model, guide, x, fit = _setup("numpyro")
+    seen = []
+    refresh = guides.AutoPathwiseGuide.refresh_discrete
+
+    def kept(self, params, *args, **kwargs):
+        new = refresh(self, params, *args, **kwargs)
+        seen.append(new["z_auto_logits"])
+        return new
+
+    monkeypatch.setattr(guides.AutoPathwiseGuide, "refresh_discrete", kept)
+    # a zero learning rate: the returned logits are the refreshed ones
+    result = fit(
+        model,
+        guide,
+        x,
+        num_steps=40,
+        num_starts=1,
+        average_last=0,
+        optim=numpyro.optim.Adam(0.0),
+        progress_bar=False,
+    )
+    assert len(seen) == 1
+    np.testing.assert_allclose(result.params["z_auto_logits"], seen[0])
+    np.testing.assert_allclose(
+        log_softmax(np.asarray(seen[0]), -1), _expected_logits(), rtol=1e-5, atol=1e-5
+    )
