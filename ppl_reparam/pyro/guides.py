@@ -144,7 +144,7 @@ class AutoPathwiseGuide(_guides.PathwiseGuide, AutoNormal):
         states) to them, given the other sites at the guide's medians, in place: the
         coordinate-ascent update of its factor. ``fit`` does it once in a fit with
         ``RelaxedControlVariateELBO``, at the start of its averaging window. Torch's
-        random state is left as it was (the model runs replay their draws)."""
+        random state is left as it was (the model runs it makes draw from it)."""
         with torch.random.fork_rng():
             logits = self._refreshed_logits(self.median(*args, **kwargs), args, kwargs)
         module = getattr(self, _MODULES["logits"])
