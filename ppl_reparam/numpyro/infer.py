@@ -188,11 +188,12 @@ def _loop(call: _fit.FitCall) -> FitResult:
         start = len(losses)
     average = call.iterate_average(checkpoint, jax.tree_util.tree_map)
 
-    refresh = discrete and isinstance(guide, PathwiseGuide)
+    # the step before which the guide's plate-local discrete sites are refreshed
+    refresh_at = call.refresh_step() if discrete and isinstance(guide, PathwiseGuide) else None
     bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
-        if refresh and step == call.refresh_step():
+        if step == refresh_at:
             state = _refreshed(svi, guide, state, args, call_kwargs)
         temperature = call_kwargs.get(TEMPERATURE_KWARG) if call.schedule else None
         try:

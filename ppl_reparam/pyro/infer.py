@@ -118,11 +118,12 @@ def _loop(call: _fit.FitCall) -> FitResult:
         kept = call.result_kwargs(len(losses))
         return FitResult(_params(), list(losses), model, guide, args, kept)
 
-    refresh = discrete and isinstance(guide, PathwiseGuide)
+    # the step before which the guide's plate-local discrete sites are refreshed
+    refresh_at = call.refresh_step() if discrete and isinstance(guide, PathwiseGuide) else None
     bar = _fit.progress_bar(range(start, call.num_steps), call.progress_bar)
     for step in bar:
         call_kwargs = call.step_kwargs(step)
-        if refresh and step == call.refresh_step():
+        if step == refresh_at:
             guide.refresh_discrete(*args, **call_kwargs)  # the optimizer's moments kept
         rng = torch.get_rng_state()
         try:

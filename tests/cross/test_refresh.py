@@ -75,7 +75,6 @@ def test_refresh_discrete_sets_the_labels_to_their_conditional_law_at_the_median
         guide.refresh_discrete(x)
         logits = guide.logits.z.detach().numpy()
         np.testing.assert_allclose(guide.median(x)["mu"].numpy(), MEANS, rtol=1e-6)
-        params = dict(mu=guide.median(x)["mu"])
     else:
         import jax
         import jax.numpy as jnp
